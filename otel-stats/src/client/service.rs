@@ -1,0 +1,81 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::event::{RpcTagInfo, Side};
+use crate::handler::{self, StatsHandler};
+use crate::rpc::{self, Direction, ResponseFuture, RpcState, StatsBody};
+use crate::status;
+
+/// The service made by [`ClientStatsLayer`](crate::ClientStatsLayer): a `GrpcService` that
+/// tonic-generated clients take.
+#[derive(Debug)]
+pub struct ClientStatsService<S, H> {
+    inner: S,
+    handler: Arc<H>,
+}
+
+impl<S: Clone, H> Clone for ClientStatsService<S, H> {
+    fn clone(&self) -> Self {
+        ClientStatsService {
+            inner: self.inner.clone(),
+            handler: Arc::clone(&self.handler),
+        }
+    }
+}
+
+impl<S, H> ClientStatsService<S, H> {
+    pub(crate) fn new(inner: S, handler: Arc<H>) -> Self {
+        ClientStatsService { inner, handler }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S, B, ResBody, H> Service<Request<B>> for ClientStatsService<S, H>
+where
+    S: Service<Request<tonic::body::Body>, Response = Response<ResBody>>,
+    S::Error: 'static,
+    B: Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    ResBody: Body,
+    H: StatsHandler,
+{
+    type Response = Response<StatsBody<ResBody, H>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, H>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if !rpc::is_grpc(req.headers()) {
+            return ResponseFuture::passthrough(self.inner.call(req.map(tonic::body::Body::new)));
+        }
+        let (mut parts, body) = req.into_parts();
+        let info = rpc::RpcInfo {
+            side: Side::Client,
+            path: rpc::path_of(&parts.uri),
+            remote_addr: None,
+            local_addr: None,
+            timeout: status::timeout(&parts.headers),
+        };
+        let authority = parts.uri.authority().map(|a| a.as_str());
+        let mut tag = RpcTagInfo::client(info.path.path(), authority, &mut parts.headers);
+        let cx = handler::tag_rpc(&*self.handler, opentelemetry::Context::current(), &mut tag);
+        let rpc = Arc::new(RpcState::new(Arc::clone(&self.handler), cx, info));
+        rpc.begin();
+        rpc.header(Direction::Out, &parts.headers);
+        parts.extensions.insert(rpc.context().clone());
+        let body = StatsBody::messages(body, Arc::clone(&rpc), Direction::Out);
+        let req = Request::from_parts(parts, tonic::body::Body::new(body));
+        ResponseFuture::new(self.inner.call(req), rpc, false)
+    }
+}

@@ -1,0 +1,150 @@
+use std::any::Any;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use hyper_util::client::legacy::connect::{Connected as ClientConnected, Connection};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::transport::server::{Connected, TcpConnectInfo};
+
+use super::guard::ConnGuard;
+use super::info::ConnInfo;
+use crate::event::Side;
+use crate::handler::StatsHandler;
+
+/// An IO (a TCP stream, a TLS stream, ...) wrapped so that its connection is reported:
+/// `tag_conn` and `ConnBegin` when it is made, `ConnEnd` (with the bytes read and written) when
+/// the transport drops it. Reads and writes pass through untouched.
+pub struct StatsIo<IO, H: StatsHandler> {
+    inner: IO,
+    guard: ConnGuard<H>,
+    info: ConnInfo,
+}
+
+impl<IO, H: StatsHandler> StatsIo<IO, H> {
+    /// Wraps an IO a server accepted.
+    pub fn server(inner: IO, handler: Arc<H>) -> Self
+    where
+        IO: Connected,
+    {
+        let inner_info = inner.connect_info();
+        let (remote_addr, local_addr) = tcp_addrs(&inner_info);
+        let guard = ConnGuard::begin(handler, Side::Server, remote_addr, local_addr);
+        let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr, inner_info);
+        StatsIo { inner, guard, info }
+    }
+
+    /// Wraps an IO a client connected.
+    pub fn client(inner: IO, handler: Arc<H>) -> Self
+    where
+        IO: Connection,
+    {
+        let extras = client_addrs(&inner.connected());
+        let (remote_addr, local_addr) = extras;
+        let guard = ConnGuard::begin(handler, Side::Client, remote_addr, local_addr);
+        let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr, ());
+        StatsIo { inner, guard, info }
+    }
+
+    /// The connection's info: its context and addresses.
+    pub fn info(&self) -> &ConnInfo {
+        &self.info
+    }
+
+    /// The wrapped IO.
+    pub fn get_ref(&self) -> &IO {
+        &self.inner
+    }
+}
+
+/// The addresses in a server IO's connect info, when it is TCP's.
+fn tcp_addrs<I: Any>(info: &I) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    match (info as &dyn Any).downcast_ref::<TcpConnectInfo>() {
+        Some(tcp) => (tcp.remote_addr(), tcp.local_addr()),
+        None => (None, None),
+    }
+}
+
+/// The addresses hyper-util's connectors record for a client connection.
+fn client_addrs(connected: &ClientConnected) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let mut extensions = http::Extensions::new();
+    connected.get_extras(&mut extensions);
+    match extensions.get::<hyper_util::client::legacy::connect::HttpInfo>() {
+        Some(info) => (Some(info.remote_addr()), Some(info.local_addr())),
+        None => (None, None),
+    }
+}
+
+impl<IO, H: StatsHandler> std::fmt::Debug for StatsIo<IO, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsIo")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<IO: Connected, H: StatsHandler> Connected for StatsIo<IO, H> {
+    type ConnectInfo = ConnInfo;
+
+    fn connect_info(&self) -> ConnInfo {
+        self.info.clone()
+    }
+}
+
+impl<IO: Connection, H: StatsHandler> Connection for StatsIo<IO, H> {
+    fn connected(&self) -> ClientConnected {
+        self.inner.connected()
+    }
+}
+
+impl<IO: AsyncRead + Unpin, H: StatsHandler> AsyncRead for StatsIo<IO, H> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        this.guard.bytes_read += (buf.filled().len() - before) as u64;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin, H: StatsHandler> AsyncWrite for StatsIo<IO, H> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.guard.bytes_written += n as u64;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let n = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        this.guard.bytes_written += n as u64;
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,47 @@
+//! The event model: what a [`StatsHandler`](crate::StatsHandler) is told, and when.
+//!
+//! The types mirror grpc-go's `stats` package field for field where a tower layer can know the
+//! value, and leave out (or make optional) what it cannot, such as the HPACK wire length of
+//! headers or the decoded message.
+
+mod conn;
+mod rpc;
+mod tag;
+
+pub use conn::{ConnBegin, ConnEnd, ConnStats};
+pub use rpc::{Begin, End, Header, Payload, RpcStats, Trailer};
+pub use tag::{ConnTagInfo, RpcTagInfo};
+
+use std::fmt;
+
+/// Which end of an RPC or connection an event was observed on.
+///
+/// grpc-go carries this as the `Client bool` field of every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The side that started the RPC (grpc-go: `Client == true`).
+    Client,
+    /// The side that serves the RPC.
+    Server,
+}
+
+impl Side {
+    /// `true` on the client side, like grpc-go's `Client` field.
+    pub fn is_client(self) -> bool {
+        self == Side::Client
+    }
+
+    /// `"client"` or `"server"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,188 @@
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use tonic::Code;
+
+use super::Side;
+use crate::frame::FrameError;
+
+/// An RPC event, passed to [`StatsHandler::handle_rpc`](crate::StatsHandler::handle_rpc).
+///
+/// The variants are grpc-go's `stats.RPCStats` implementations. On each side they fire in
+/// grpc-go's order:
+///
+/// | side   | order |
+/// | ------ | ----- |
+/// | server | `InHeader Begin InPayload* OutHeader OutPayload* OutTrailer End` (payloads interleave on streams; no `OutHeader` for a trailers-only response; no `OutTrailer` when the client reset the stream) |
+/// | client | `Begin OutHeader OutPayload* InHeader InPayload* InTrailer End` (no `InHeader` for a trailers-only response) |
+///
+/// `End` fires exactly once for every RPC that was tagged, whatever happens to it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RpcStats<'a> {
+    /// The RPC began.
+    Begin(Begin),
+    /// Headers were received: request headers on the server, response headers on the client.
+    InHeader(Header<'a>),
+    /// One gRPC message was received.
+    InPayload(Payload),
+    /// Trailers were received (client only).
+    InTrailer(Trailer<'a>),
+    /// Headers were sent: response headers on the server, request headers on the client.
+    OutHeader(Header<'a>),
+    /// One gRPC message was sent.
+    OutPayload(Payload),
+    /// Trailers were sent (server only).
+    OutTrailer(Trailer<'a>),
+    /// The RPC ended.
+    End(End<'a>),
+}
+
+impl RpcStats<'_> {
+    /// grpc-go's name for this event's type (`Begin`, `InHeader`, ..., `End`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RpcStats::Begin(_) => "Begin",
+            RpcStats::InHeader(_) => "InHeader",
+            RpcStats::InPayload(_) => "InPayload",
+            RpcStats::InTrailer(_) => "InTrailer",
+            RpcStats::OutHeader(_) => "OutHeader",
+            RpcStats::OutPayload(_) => "OutPayload",
+            RpcStats::OutTrailer(_) => "OutTrailer",
+            RpcStats::End(_) => "End",
+        }
+    }
+
+    /// The side the event was seen on.
+    pub fn side(&self) -> Side {
+        match self {
+            RpcStats::Begin(e) => e.side,
+            RpcStats::InHeader(e) | RpcStats::OutHeader(e) => e.side,
+            RpcStats::InPayload(e) | RpcStats::OutPayload(e) => e.side,
+            RpcStats::InTrailer(e) | RpcStats::OutTrailer(e) => e.side,
+            RpcStats::End(e) => e.side,
+        }
+    }
+
+    /// When the event happened.
+    pub fn time(&self) -> SystemTime {
+        match self {
+            RpcStats::Begin(e) => e.begin_time,
+            RpcStats::InHeader(e) | RpcStats::OutHeader(e) => e.time,
+            RpcStats::InPayload(e) | RpcStats::OutPayload(e) => e.time,
+            RpcStats::InTrailer(e) | RpcStats::OutTrailer(e) => e.time,
+            RpcStats::End(e) => e.end_time,
+        }
+    }
+}
+
+/// The RPC began (grpc-go: `stats.Begin`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Begin {
+    /// The side the RPC is seen on.
+    pub side: Side,
+    /// When the RPC began.
+    pub begin_time: SystemTime,
+    /// The deadline the client sent in `grpc-timeout`, if any.
+    pub timeout: Option<Duration>,
+}
+
+/// Headers (grpc-go: `stats.InHeader` / `stats.OutHeader`).
+///
+/// grpc-go's `WireLength` (the HPACK-encoded size) is not visible to a tower layer and is absent.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Header<'a> {
+    /// The side the headers were seen on.
+    pub side: Side,
+    /// The full method name, `/package.Service/Method`.
+    pub full_method: &'a str,
+    /// The `grpc-encoding` of the messages that follow (`"gzip"`), `None` for identity.
+    pub compression: Option<&'a str>,
+    /// The header metadata.
+    pub metadata: &'a HeaderMap,
+    /// The peer's address, when known (server side with the connection wrapper or TCP).
+    pub remote_addr: Option<SocketAddr>,
+    /// This end's address, when known.
+    pub local_addr: Option<SocketAddr>,
+    /// When the headers were received or sent.
+    pub time: SystemTime,
+}
+
+/// One gRPC message (grpc-go: `stats.InPayload` / `stats.OutPayload`).
+///
+/// Exactly one event per length-prefixed message, however the messages were split across or
+/// packed into HTTP/2 DATA frames.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Payload {
+    /// The side the message was seen on.
+    pub side: Side,
+    /// 0-based number of this message in its direction of this RPC.
+    pub seq: u64,
+    /// The compressed flag of the message prefix.
+    pub compressed: bool,
+    /// The size of the message once decompressed (grpc-go's `Length`); `None` when the message
+    /// is compressed, since the layer does not decompress.
+    pub length: Option<usize>,
+    /// The size of the message bytes as they went over the wire, compressed if compressed
+    /// (grpc-go's `CompressedLength`).
+    pub compressed_length: usize,
+    /// `compressed_length` plus the 5-byte gRPC prefix (grpc-go's `WireLength`).
+    pub wire_length: usize,
+    /// The message bytes as on the wire (compressed if compressed), a cheap view into the
+    /// DATA frame. `None` when the message was split across frames: putting it together would
+    /// copy it, and a stats hook must not cost that much.
+    pub data: Option<Bytes>,
+    /// When the message was received or sent.
+    pub time: SystemTime,
+}
+
+/// Trailers (grpc-go: `stats.InTrailer` / `stats.OutTrailer`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Trailer<'a> {
+    /// The side the trailers were seen on.
+    pub side: Side,
+    /// The trailer metadata: the HTTP/2 trailers, or the headers of a trailers-only response.
+    pub metadata: &'a HeaderMap,
+    /// `true` when the status came in the response headers (a trailers-only response).
+    pub trailers_only: bool,
+    /// When the trailers were received or sent.
+    pub time: SystemTime,
+}
+
+/// The RPC ended (grpc-go: `stats.End`).
+///
+/// Fires exactly once for every tagged RPC: on trailers, at the end of the stream, on a body
+/// error, or when the RPC is dropped (client cancel, deadline, connection reset, a panic in the
+/// service). The status is the one the peer saw; see [`status`](crate::status) for the rules.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct End<'a> {
+    /// The side the RPC is seen on.
+    pub side: Side,
+    /// When the RPC began.
+    pub begin_time: SystemTime,
+    /// When the RPC ended.
+    pub end_time: SystemTime,
+    /// The final status code.
+    pub code: Code,
+    /// The status message (`grpc-message`, percent-decoded), empty when none.
+    pub message: &'a str,
+    /// The trailers, when the RPC ended with some.
+    pub trailers: Option<&'a HeaderMap>,
+    /// Set when a message stream of this RPC was not well-formed gRPC framing. The bytes went
+    /// through untouched; the payload events stop at the first malformed byte.
+    pub frame_error: Option<FrameError>,
+}
+
+impl End<'_> {
+    /// `true` when the RPC ended with `OK`, like grpc-go's `End.Error == nil`.
+    pub fn is_ok(&self) -> bool {
+        self.code == Code::Ok
+    }
+}

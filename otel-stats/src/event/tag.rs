@@ -1,0 +1,133 @@
+use std::net::SocketAddr;
+
+use http::HeaderMap;
+
+use super::Side;
+
+/// What [`StatsHandler::tag_rpc`](crate::StatsHandler::tag_rpc) learns about a new RPC
+/// (grpc-go: `stats.RPCTagInfo`, plus the metadata that grpc-go passes in the context).
+///
+/// On the server the request metadata is read-only, so a handler can extract a remote parent.
+/// On the client it is writable, so a handler can inject trace context into the outgoing headers.
+#[derive(Debug)]
+pub struct RpcTagInfo<'a> {
+    side: Side,
+    full_method: &'a str,
+    authority: Option<&'a str>,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    metadata: Metadata<'a>,
+}
+
+#[derive(Debug)]
+enum Metadata<'a> {
+    Incoming(&'a HeaderMap),
+    Outgoing(&'a mut HeaderMap),
+}
+
+impl<'a> RpcTagInfo<'a> {
+    /// Tag info for an RPC received by a server.
+    pub fn server(
+        full_method: &'a str,
+        metadata: &'a HeaderMap,
+        remote_addr: Option<SocketAddr>,
+        local_addr: Option<SocketAddr>,
+    ) -> Self {
+        RpcTagInfo {
+            side: Side::Server,
+            full_method,
+            authority: None,
+            remote_addr,
+            local_addr,
+            metadata: Metadata::Incoming(metadata),
+        }
+    }
+
+    /// Tag info for an RPC a client is about to send.
+    pub fn client(
+        full_method: &'a str,
+        authority: Option<&'a str>,
+        metadata: &'a mut HeaderMap,
+    ) -> Self {
+        RpcTagInfo {
+            side: Side::Client,
+            full_method,
+            authority,
+            remote_addr: None,
+            local_addr: None,
+            metadata: Metadata::Outgoing(metadata),
+        }
+    }
+
+    /// The side the RPC is seen on.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The full method name, `/package.Service/Method`.
+    pub fn full_method(&self) -> &str {
+        self.full_method
+    }
+
+    /// The `:authority` the client sends the RPC to (`host:port`), when known. Client side only.
+    pub fn authority(&self) -> Option<&str> {
+        self.authority
+    }
+
+    /// The peer's address. Server side, when the connection wrapper is in use (or the IO is TCP).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// This end's address. Server side, when the connection wrapper is in use (or the IO is TCP).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The request metadata (HTTP/2 headers).
+    pub fn metadata(&self) -> &HeaderMap {
+        match &self.metadata {
+            Metadata::Incoming(m) => m,
+            Metadata::Outgoing(m) => m,
+        }
+    }
+
+    /// The outgoing request metadata, writable: `Some` on the client, `None` on the server.
+    ///
+    /// Whatever a handler inserts here goes over the wire with the request. Handlers should
+    /// only add propagation headers (`traceparent`, `tracestate`, `baggage`, ...).
+    pub fn metadata_mut(&mut self) -> Option<&mut HeaderMap> {
+        match &mut self.metadata {
+            Metadata::Incoming(_) => None,
+            Metadata::Outgoing(m) => Some(m),
+        }
+    }
+}
+
+/// What [`StatsHandler::tag_conn`](crate::StatsHandler::tag_conn) learns about a new connection
+/// (grpc-go: `stats.ConnTagInfo`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnTagInfo {
+    /// The side the connection is seen on.
+    pub side: Side,
+    /// The peer's address, when the IO has one.
+    pub remote_addr: Option<SocketAddr>,
+    /// This end's address, when the IO has one.
+    pub local_addr: Option<SocketAddr>,
+}
+
+impl ConnTagInfo {
+    /// Tag info for a connection.
+    pub fn new(
+        side: Side,
+        remote_addr: Option<SocketAddr>,
+        local_addr: Option<SocketAddr>,
+    ) -> Self {
+        ConnTagInfo {
+            side,
+            remote_addr,
+            local_addr,
+        }
+    }
+}

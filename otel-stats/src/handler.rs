@@ -1,0 +1,272 @@
+//! The [`StatsHandler`] trait and the ways to run several handlers at once.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use opentelemetry::Context;
+
+use crate::event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo};
+
+/// Hooks on every phase of every RPC and connection: the Rust counterpart of grpc-go's
+/// `stats.Handler`.
+///
+/// The layers ([`ServerStatsLayer`](crate::ServerStatsLayer),
+/// [`ClientStatsLayer`](crate::ClientStatsLayer)) call [`tag_rpc`](Self::tag_rpc) when an RPC
+/// starts and [`handle_rpc`](Self::handle_rpc) for each of its events, in grpc-go's order. The
+/// connection wrappers call [`tag_conn`](Self::tag_conn) and [`handle_conn`](Self::handle_conn).
+///
+/// The context returned by `tag_rpc` is passed to every `handle_rpc` of that RPC and stored in
+/// the request's extensions, so a tonic service can read it with
+/// `request.extensions().get::<opentelemetry::Context>()`.
+///
+/// Hooks run inline on the RPC's task: they must be quick and must not block. A hook that
+/// panics is contained: the RPC goes on, and the other handlers of a composite still run.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use opentelemetry::Context;
+/// use otel_stats::{RpcStats, StatsHandler};
+///
+/// /// Counts the bytes of the messages received.
+/// #[derive(Default)]
+/// struct BytesIn(AtomicU64);
+///
+/// impl StatsHandler for BytesIn {
+///     fn handle_rpc(&self, _cx: &Context, stats: &RpcStats<'_>) {
+///         if let RpcStats::InPayload(p) = stats {
+///             self.0.fetch_add(p.wire_length as u64, Ordering::Relaxed);
+///         }
+///     }
+/// }
+/// ```
+pub trait StatsHandler: Send + Sync + 'static {
+    /// Attaches information to a new RPC's context and returns it. Called first, before any
+    /// event of the RPC. On the server `cx` carries what [`tag_conn`](Self::tag_conn) returned for
+    /// the RPC's connection; on the client it is the caller's current context.
+    fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+        let _ = info;
+        cx
+    }
+
+    /// Handles one RPC event, with the context `tag_rpc` returned.
+    fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>);
+
+    /// Attaches information to a new connection's context and returns it.
+    fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+        let _ = info;
+        cx
+    }
+
+    /// Handles one connection event, with the context `tag_conn` returned.
+    fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+        let _ = (cx, stats);
+    }
+}
+
+/// A handler that does nothing: the cost of the layers themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopHandler;
+
+impl StatsHandler for NoopHandler {
+    fn handle_rpc(&self, _cx: &Context, _stats: &RpcStats<'_>) {}
+}
+
+/// Runs `f`, containing a panic: a stats hook must never take the RPC down.
+pub(crate) fn guard<R>(f: impl FnOnce() -> R) -> Option<R> {
+    catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+/// Calls `tag` with a copy of `cx`; if it panics, the context stays as it was.
+fn guard_tag(cx: Context, tag: impl FnOnce(Context) -> Context) -> Context {
+    let fallback = cx.clone();
+    guard(|| tag(cx)).unwrap_or(fallback)
+}
+
+pub(crate) fn tag_rpc<H: StatsHandler + ?Sized>(
+    h: &H,
+    cx: Context,
+    info: &mut RpcTagInfo<'_>,
+) -> Context {
+    guard_tag(cx, |cx| h.tag_rpc(cx, info))
+}
+
+pub(crate) fn handle_rpc<H: StatsHandler + ?Sized>(h: &H, cx: &Context, stats: &RpcStats<'_>) {
+    guard(|| h.handle_rpc(cx, stats));
+}
+
+pub(crate) fn tag_conn<H: StatsHandler + ?Sized>(
+    h: &H,
+    cx: Context,
+    info: &ConnTagInfo,
+) -> Context {
+    guard_tag(cx, |cx| h.tag_conn(cx, info))
+}
+
+pub(crate) fn handle_conn<H: StatsHandler + ?Sized>(h: &H, cx: &Context, stats: &ConnStats) {
+    guard(|| h.handle_conn(cx, stats));
+}
+
+/// Two handlers, called in order, the context of the first's `tag_*` passed to the second's,
+/// like grpc-go's combined handlers. Nest pairs, or use a `Vec`, for more.
+impl<A: StatsHandler, B: StatsHandler> StatsHandler for (A, B) {
+    fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+        let cx = tag_rpc(&self.0, cx, info);
+        tag_rpc(&self.1, cx, info)
+    }
+
+    fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+        handle_rpc(&self.0, cx, stats);
+        handle_rpc(&self.1, cx, stats);
+    }
+
+    fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+        let cx = tag_conn(&self.0, cx, info);
+        tag_conn(&self.1, cx, info)
+    }
+
+    fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+        handle_conn(&self.0, cx, stats);
+        handle_conn(&self.1, cx, stats);
+    }
+}
+
+/// Any number of handlers, called in order, the context threaded through the `tag_*` calls.
+///
+/// ```
+/// use otel_stats::{LogHandler, NoopHandler, StatsHandler};
+///
+/// let handlers: Vec<Box<dyn StatsHandler>> = vec![
+///     Box::new(LogHandler::text(std::io::stderr())),
+///     Box::new(NoopHandler),
+/// ];
+/// # fn is_handler<H: StatsHandler>(_: &H) {}
+/// # is_handler(&handlers);
+/// ```
+impl<H: StatsHandler> StatsHandler for Vec<H> {
+    fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+        self.iter().fold(cx, |cx, h| tag_rpc(h, cx, info))
+    }
+
+    fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+        self.iter().for_each(|h| handle_rpc(h, cx, stats));
+    }
+
+    fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+        self.iter().fold(cx, |cx, h| tag_conn(h, cx, info))
+    }
+
+    fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+        self.iter().for_each(|h| handle_conn(h, cx, stats));
+    }
+}
+
+macro_rules! forward_handler {
+    ($($ptr:ident),*) => {$(
+        impl<H: StatsHandler + ?Sized> StatsHandler for $ptr<H> {
+            fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+                (**self).tag_rpc(cx, info)
+            }
+            fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+                (**self).handle_rpc(cx, stats)
+            }
+            fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+                (**self).tag_conn(cx, info)
+            }
+            fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+                (**self).handle_conn(cx, stats)
+            }
+        }
+    )*};
+}
+
+forward_handler!(Box, Arc);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Side;
+    use opentelemetry::KeyValue;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct Tag(&'static str);
+
+    #[derive(Default)]
+    struct Recorder {
+        name: &'static str,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl StatsHandler for Recorder {
+        fn tag_rpc(&self, cx: Context, _info: &mut RpcTagInfo<'_>) -> Context {
+            let before = cx.get::<Tag>().map(|t| t.0).unwrap_or("-");
+            self.seen.lock().unwrap().push(format!("tag saw {before}"));
+            cx.with_value(Tag(self.name))
+        }
+        fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+            let tag = cx.get::<Tag>().map(|t| t.0).unwrap_or("-");
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("{} {tag}", stats.name()));
+        }
+    }
+
+    struct Panicker;
+    impl StatsHandler for Panicker {
+        fn tag_rpc(&self, _cx: Context, _info: &mut RpcTagInfo<'_>) -> Context {
+            panic!("tag_rpc panics")
+        }
+        fn handle_rpc(&self, _cx: &Context, _stats: &RpcStats<'_>) {
+            panic!("handle_rpc panics")
+        }
+    }
+
+    fn begin() -> RpcStats<'static> {
+        RpcStats::Begin(crate::event::Begin {
+            side: Side::Server,
+            begin_time: std::time::SystemTime::now(),
+            timeout: None,
+        })
+    }
+
+    #[test]
+    fn pair_threads_the_context_in_order() {
+        let pair = (
+            Recorder {
+                name: "a",
+                ..Default::default()
+            },
+            Recorder {
+                name: "b",
+                ..Default::default()
+            },
+        );
+        let headers = http::HeaderMap::new();
+        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
+        let cx = pair.tag_rpc(Context::new(), &mut info);
+        pair.handle_rpc(&cx, &begin());
+        assert_eq!(*pair.0.seen.lock().unwrap(), ["tag saw -", "Begin b"]);
+        assert_eq!(*pair.1.seen.lock().unwrap(), ["tag saw a", "Begin b"]);
+    }
+
+    #[test]
+    fn a_panicking_handler_keeps_the_context_and_the_others_run() {
+        let handlers: Vec<Box<dyn StatsHandler>> = vec![
+            Box::new(Panicker),
+            Box::new(Recorder {
+                name: "r",
+                ..Default::default()
+            }),
+        ];
+        let headers = http::HeaderMap::new();
+        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
+        let start = Context::new().with_value(KeyValue::new("k", "v"));
+        let cx = handlers.tag_rpc(start, &mut info);
+        assert!(cx.get::<KeyValue>().is_some(), "context survives the panic");
+        assert_eq!(cx.get::<Tag>(), Some(&Tag("r")));
+        handlers.handle_rpc(&cx, &begin());
+    }
+}

@@ -1,0 +1,97 @@
+//! grpc-go's [`stats.Handler`] for tonic: a hook on every phase of every RPC and connection,
+//! and (soon) an OpenTelemetry handler built on it.
+//!
+//! | grpc-go `stats`                         | otel-stats                                                   |
+//! | --------------------------------------- | ------------------------------------------------------------ |
+//! | `stats.Handler`                          | [`StatsHandler`]                                             |
+//! | `TagRPC(ctx, *RPCTagInfo) ctx`           | [`StatsHandler::tag_rpc`] with [`RpcTagInfo`]                |
+//! | `HandleRPC(ctx, RPCStats)`               | [`StatsHandler::handle_rpc`] with [`RpcStats`]               |
+//! | `TagConn(ctx, *ConnTagInfo) ctx`         | [`StatsHandler::tag_conn`] with [`ConnTagInfo`]              |
+//! | `HandleConn(ctx, ConnStats)`             | [`StatsHandler::handle_conn`] with [`ConnStats`]             |
+//! | `context.Context`                        | [`opentelemetry::Context`]                                   |
+//! | `Begin`, `End`                           | [`RpcStats::Begin`], [`RpcStats::End`]                       |
+//! | `InHeader`, `OutHeader`                  | [`RpcStats::InHeader`], [`RpcStats::OutHeader`] ([`Header`]) |
+//! | `InPayload`, `OutPayload`                | [`RpcStats::InPayload`], [`RpcStats::OutPayload`] ([`Payload`]) |
+//! | `InTrailer`, `OutTrailer`                | [`RpcStats::InTrailer`], [`RpcStats::OutTrailer`] ([`Trailer`]) |
+//! | `ConnBegin`, `ConnEnd`                   | [`ConnStats::Begin`], [`ConnStats::End`]                     |
+//! | `grpc.StatsHandler(h)` (server option)   | [`ServerStatsLayer`] and [`ServerStatsLayer::incoming`]      |
+//! | `grpc.WithStatsHandler(h)` (dial option) | [`ClientStatsLayer`] and [`ClientStatsLayer::connect`]       |
+//! | several handlers                         | `(A, B)` and `Vec<H>` implement [`StatsHandler`]             |
+//! | `examples/features/stats_monitoring`     | [`LogHandler`]                                               |
+//!
+//! # The two-minute path
+//!
+//! A server: the layer reports RPCs, the incoming wrapper reports connections.
+//!
+//! ```no_run
+//! use otel_stats::{LogHandler, ServerStatsLayer};
+//! use tonic::transport::{Server, server::TcpIncoming};
+//! # async fn run(routes: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
+//!
+//! let stats = ServerStatsLayer::new(LogHandler::text(std::io::stderr()));
+//! let incoming = stats.incoming(TcpIncoming::bind("127.0.0.1:50051".parse()?)?);
+//! Server::builder()
+//!     .layer(stats)
+//!     .add_routes(routes)
+//!     .serve_with_incoming(incoming)
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! A client: `connect` reports the channel's connections and wraps it in the layer.
+//!
+//! ```no_run
+//! use otel_stats::{ClientStatsLayer, LogHandler};
+//! use tonic::transport::Endpoint;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//!
+//! let stats = ClientStatsLayer::new(LogHandler::json(std::io::stderr()));
+//! let channel = stats.connect(Endpoint::from_static("http://127.0.0.1:50051")).await?;
+//! // let mut client = EchoClient::new(channel);
+//! # let _ = channel;
+//! # Ok(()) }
+//! ```
+//!
+//! # The rules the events follow
+//!
+//! - **Order.** Each side fires its events in grpc-go's nominal order (see [`RpcStats`]).
+//!   The server reports `OutHeader` just before the first response frame, as grpc-go does
+//!   (it writes headers with the first message), so bidi streams interleave as in grpc-go.
+//! - **End is exactly once.** Every RPC that got `tag_rpc` gets one `End`, also when it is
+//!   dropped: client cancel, deadline, connection reset, a panicking service. Its status is the
+//!   one the peer saw; see [`status`] for the rules, including where we do better than
+//!   grpc-go (an `End(UNIMPLEMENTED)` for unknown methods, `DEADLINE_EXCEEDED` rather than
+//!   `INTERNAL` or `CANCELLED` when a deadline passed).
+//! - **One payload event per message**, however the messages are split across or packed into
+//!   DATA frames (see [`frame`]).
+//! - **Hooks cannot hurt the RPC.** A hook that panics is contained; nothing a hook does
+//!   changes the bytes on the wire, except headers a client handler adds in `tag_rpc`.
+//! - **Contexts.** Server RPC contexts derive from their connection's context; client RPC
+//!   contexts derive from the caller's current context, never from a connection's.
+//!
+//! [`stats.Handler`]: https://pkg.go.dev/google.golang.org/grpc/stats#Handler
+
+#![deny(missing_docs)]
+#![deny(unreachable_pub, missing_debug_implementations, rust_2018_idioms)]
+#![forbid(unsafe_code)]
+
+mod client;
+mod conn;
+mod event;
+pub mod frame;
+mod handler;
+mod log;
+mod rpc;
+mod server;
+pub mod status;
+
+pub use client::{ClientStatsLayer, ClientStatsService};
+pub use conn::{ConnInfo, StatsConnector, StatsIncoming, StatsIo};
+pub use event::{
+    Begin, ConnBegin, ConnEnd, ConnStats, ConnTagInfo, End, Header, Payload, RpcStats, RpcTagInfo,
+    Side, Trailer,
+};
+pub use handler::{NoopHandler, StatsHandler};
+pub use log::{LogFormat, LogHandler};
+pub use rpc::{ResponseFuture, StatsBody};
+pub use server::{ServerStatsLayer, ServerStatsService};

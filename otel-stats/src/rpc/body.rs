@@ -1,0 +1,188 @@
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::state::{Direction, RpcState};
+use crate::frame::FrameDecoder;
+use crate::handler::StatsHandler;
+use crate::status;
+
+pin_project! {
+    /// A request or response body that reports each gRPC message in it, and passes every frame
+    /// through untouched.
+    ///
+    /// The response body (server) or the received body (client) also reports the trailers and
+    /// the RPC's `End`, at the trailers, on an error, or when it is dropped unfinished.
+    pub struct StatsBody<B, H: StatsHandler> {
+        #[pin]
+        inner: B,
+        stats: Option<BodyStats<H>>,
+    }
+}
+
+impl<B: std::fmt::Debug, H: StatsHandler> std::fmt::Debug for StatsBody<B, H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsBody")
+            .field("inner", &self.inner)
+            .field("instrumented", &self.stats.is_some())
+            .finish()
+    }
+}
+
+/// What a body reports, and where it is in its stream.
+pub(super) struct BodyStats<H: StatsHandler> {
+    rpc: Arc<RpcState<H>>,
+    dir: Direction,
+    decoder: FrameDecoder,
+    seq: u64,
+    /// This body carries the RPC's status: the response body on either side.
+    ends_rpc: bool,
+    /// Server response headers, reported as `OutHeader` just before the first frame, where
+    /// grpc-go reports them (it writes headers with the first message).
+    pending_header: Option<HeaderMap>,
+}
+
+impl<B, H: StatsHandler> StatsBody<B, H> {
+    /// A body that reports nothing (a request that is not gRPC).
+    pub(crate) fn passthrough(inner: B) -> Self {
+        StatsBody { inner, stats: None }
+    }
+
+    /// A body carrying messages of `rpc`, travelling in `dir`, without the RPC's status.
+    pub(crate) fn messages(inner: B, rpc: Arc<RpcState<H>>, dir: Direction) -> Self {
+        StatsBody {
+            inner,
+            stats: Some(BodyStats {
+                rpc,
+                dir,
+                decoder: FrameDecoder::new(),
+                seq: 0,
+                ends_rpc: false,
+                pending_header: None,
+            }),
+        }
+    }
+
+    /// The response body, which ends the RPC. `pending_header` is reported before its first
+    /// frame.
+    pub(crate) fn response(
+        inner: B,
+        rpc: Arc<RpcState<H>>,
+        dir: Direction,
+        pending_header: Option<HeaderMap>,
+    ) -> Self {
+        let mut body = Self::messages(inner, rpc, dir);
+        if let Some(stats) = &mut body.stats {
+            stats.ends_rpc = true;
+            stats.pending_header = pending_header;
+        }
+        body
+    }
+}
+
+impl<H: StatsHandler> BodyStats<H> {
+    fn data(&mut self, data: &Bytes) {
+        let Self {
+            rpc,
+            dir,
+            seq,
+            decoder,
+            ..
+        } = self;
+        let result = decoder.decode(data, |message| {
+            rpc.payload(*dir, *seq, message);
+            *seq += 1;
+        });
+        if let Err(e) = result {
+            rpc.frame_error(e);
+        }
+    }
+
+    fn stream_done(&mut self) {
+        if let Err(e) = self.decoder.finish() {
+            self.rpc.frame_error(e);
+        }
+    }
+
+    fn trailers(&mut self, trailers: &HeaderMap) {
+        self.stream_done();
+        if self.ends_rpc {
+            self.rpc.trailer(self.dir, trailers, false);
+            self.rpc.end_with_trailers(trailers);
+        }
+    }
+
+    fn flush_header(&mut self) {
+        if let Some(headers) = self.pending_header.take() {
+            self.rpc.header(Direction::Out, &headers);
+        }
+    }
+
+    fn observe<E: 'static>(&mut self, frame: &Option<Result<Frame<Bytes>, E>>) {
+        match frame {
+            Some(Ok(frame)) => {
+                self.flush_header();
+                if let Some(data) = frame.data_ref() {
+                    self.data(data);
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    self.trailers(trailers);
+                }
+            }
+            Some(Err(e)) => {
+                if self.ends_rpc {
+                    self.rpc.end(status::from_error(e), None);
+                }
+            }
+            None => {
+                self.flush_header();
+                self.stream_done();
+                if self.ends_rpc {
+                    self.rpc.end_with_trailers(&HeaderMap::new());
+                }
+            }
+        }
+    }
+}
+
+impl<H: StatsHandler> Drop for BodyStats<H> {
+    fn drop(&mut self) {
+        if self.ends_rpc {
+            self.rpc.end_dropped();
+        }
+    }
+}
+
+impl<B, H> Body for StatsBody<B, H>
+where
+    B: Body<Data = Bytes>,
+    B::Error: 'static,
+    H: StatsHandler,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(stats) = this.stats {
+            stats.observe(&frame);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

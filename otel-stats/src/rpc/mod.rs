@@ -1,0 +1,24 @@
+//! The per-RPC machinery both sides share: the RPC's state and its `End`-once rule, the body
+//! wrapper that turns DATA frames into payload events, and the response future.
+
+mod body;
+mod future;
+mod state;
+
+pub use body::StatsBody;
+pub use future::ResponseFuture;
+pub(crate) use state::{Direction, RpcInfo, RpcState};
+
+/// `true` for a request or response whose `content-type` is gRPC (`application/grpc[+proto|...]`).
+pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The `/package.Service/Method` path of a request.
+pub(crate) fn path_of(uri: &http::Uri) -> http::uri::PathAndQuery {
+    uri.path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"))
+}

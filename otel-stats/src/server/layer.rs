@@ -1,0 +1,77 @@
+use std::sync::Arc;
+
+use tower_layer::Layer;
+
+use super::service::ServerStatsService;
+use crate::conn::StatsIncoming;
+use crate::handler::StatsHandler;
+
+/// Reports every gRPC request a tonic server handles to a [`StatsHandler`], in grpc-go's server
+/// order: `TagRPC InHeader Begin InPayload* OutHeader OutPayload* OutTrailer End`.
+///
+/// Requests that are not gRPC (by `content-type`) pass through unreported. The RPC's context
+/// (what `tag_rpc` returned) is in the request extensions as an `opentelemetry::Context`, and
+/// the service's future is polled with it as the current context.
+///
+/// Use [`incoming`](Self::incoming) on the listener too, for the connection events and for
+/// RPC contexts that derive from their connection's.
+///
+/// # Examples
+///
+/// ```no_run
+/// use otel_stats::{LogHandler, ServerStatsLayer};
+/// use tonic::transport::{Server, server::TcpIncoming};
+/// # async fn run(routes: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
+///
+/// let stats = ServerStatsLayer::new(LogHandler::text(std::io::stderr()));
+/// let incoming = stats.incoming(TcpIncoming::bind("127.0.0.1:50051".parse()?)?);
+/// Server::builder()
+///     .layer(stats)
+///     .add_routes(routes)
+///     .serve_with_incoming(incoming)
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct ServerStatsLayer<H> {
+    handler: Arc<H>,
+}
+
+impl<H> Clone for ServerStatsLayer<H> {
+    fn clone(&self) -> Self {
+        ServerStatsLayer {
+            handler: Arc::clone(&self.handler),
+        }
+    }
+}
+
+impl<H: StatsHandler> ServerStatsLayer<H> {
+    /// A layer reporting to `handler`.
+    pub fn new(handler: H) -> Self {
+        Self::from_arc(Arc::new(handler))
+    }
+
+    /// A layer reporting to a handler that is shared with other layers or wrappers.
+    pub fn from_arc(handler: Arc<H>) -> Self {
+        ServerStatsLayer { handler }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &Arc<H> {
+        &self.handler
+    }
+
+    /// Wraps a stream of accepted connections so that each is reported to the same handler
+    /// (`tag_conn`, `ConnBegin`, `ConnEnd`) and its context reaches the RPCs on it.
+    pub fn incoming<I>(&self, incoming: I) -> StatsIncoming<I, H> {
+        StatsIncoming::new(incoming, Arc::clone(&self.handler))
+    }
+}
+
+impl<S, H> Layer<S> for ServerStatsLayer<H> {
+    type Service = ServerStatsService<S, H>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerStatsService::new(inner, Arc::clone(&self.handler))
+    }
+}

@@ -1,0 +1,120 @@
+//! The harness every integration test shares: a real tonic echo server and client on
+//! 127.0.0.1 port 0, each side with a [`Recorder`] handler that records the events it saw.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod echo;
+pub mod recorder;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use otel_stats::{ClientStatsLayer, ClientStatsService, ServerStatsLayer};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
+
+pub use echo::echo_client::EchoClient;
+pub use echo::{EchoRequest, EchoResponse};
+pub use recorder::{Event, Recorder};
+
+pub const UNARY: &str = "/grpc.examples.echo.Echo/UnaryEcho";
+pub const SERVER_STREAMING: &str = "/grpc.examples.echo.Echo/ServerStreamingEcho";
+pub const CLIENT_STREAMING: &str = "/grpc.examples.echo.Echo/ClientStreamingEcho";
+pub const BIDI: &str = "/grpc.examples.echo.Echo/BidirectionalStreamingEcho";
+
+/// How long a test waits for events that must come. A liveness bound, not a speed assertion.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub type Client = EchoClient<ClientStatsService<Channel, Recorder>>;
+
+/// A server and the recorders of both sides.
+pub struct Harness {
+    pub addr: SocketAddr,
+    pub server: Arc<Recorder>,
+    pub client: Arc<Recorder>,
+    shutdown: Option<oneshot::Sender<()>>,
+    serving: Option<JoinHandle<()>>,
+}
+
+impl Harness {
+    /// Starts an echo server with the stats layer and connection wrapper, recording to
+    /// `harness.server`.
+    pub async fn start() -> Harness {
+        Self::start_with(Recorder::new("server")).await
+    }
+
+    pub async fn start_with(server: Recorder) -> Harness {
+        let server = Arc::new(server);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stats = ServerStatsLayer::from_arc(Arc::clone(&server));
+        let incoming = stats.incoming(TcpIncoming::from(listener).with_nodelay(Some(true)));
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let echo = echo::echo_server::EchoServer::new(service::Echo)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+        let serving = tokio::spawn(async move {
+            Server::builder()
+                .layer(stats)
+                .add_service(echo)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = signal.await;
+                })
+                .await
+                .unwrap();
+        });
+        Harness {
+            addr,
+            server,
+            client: Arc::new(Recorder::new("client")),
+            shutdown: Some(shutdown),
+            serving: Some(serving),
+        }
+    }
+
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::from_shared(format!("http://{}", self.addr)).unwrap()
+    }
+
+    /// A new client on a new connection, recording to `harness.client`.
+    pub async fn client(&self) -> Client {
+        EchoClient::new(self.channel().await)
+    }
+
+    /// A new channel on a new connection, with the client stats layer.
+    pub async fn channel(&self) -> ClientStatsService<Channel, Recorder> {
+        let stats = ClientStatsLayer::from_arc(Arc::clone(&self.client));
+        stats.connect(self.endpoint()).await.unwrap()
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(serving) = self.serving.take() {
+            tokio::time::timeout(PATIENCE, serving)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(serving) = &self.serving {
+            serving.abort();
+        }
+    }
+}
+
+pub fn req(message: &str) -> EchoRequest {
+    EchoRequest {
+        message: message.to_owned(),
+    }
+}
