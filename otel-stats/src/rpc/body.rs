@@ -186,3 +186,81 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::FutureExt;
+    use http_body_util::{BodyExt, StreamBody};
+    use opentelemetry::Context;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::event::{RpcStats, Side};
+    use crate::rpc::RpcInfo;
+
+    #[derive(Default)]
+    struct Counter {
+        payloads: AtomicUsize,
+        ends: AtomicUsize,
+    }
+
+    impl StatsHandler for Counter {
+        fn handle_rpc(&self, _cx: &opentelemetry::Context, stats: &RpcStats<'_>) {
+            match stats {
+                RpcStats::InPayload(_) => self.payloads.fetch_add(1, Ordering::Relaxed),
+                RpcStats::End(_) => self.ends.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
+        }
+    }
+
+    fn rpc(handler: &Arc<Counter>) -> Arc<RpcState<Counter>> {
+        let info = RpcInfo {
+            side: Side::Client,
+            path: http::uri::PathAndQuery::from_static("/s/M"),
+            remote_addr: None,
+            local_addr: None,
+            timeout: None,
+        };
+        Arc::new(RpcState::new(Arc::clone(handler), Context::new(), info))
+    }
+
+    fn frames(chunks: &[Vec<u8>]) -> Vec<Result<Frame<Bytes>, Infallible>> {
+        chunks
+            .iter()
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever the bytes, every frame comes out as it went in, and the body neither
+        /// panics nor reports more messages than could fit.
+        #[test]
+        fn frames_pass_through_untouched(
+            chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16),
+        ) {
+            let handler = Arc::new(Counter::default());
+            let inner = StreamBody::new(futures_util::stream::iter(frames(&chunks)));
+            let body = StatsBody::response(inner, rpc(&handler), Direction::In, None);
+            let collected = body.collect().now_or_never().unwrap().unwrap().to_bytes();
+            prop_assert_eq!(&collected[..], &chunks.concat()[..]);
+            let total: usize = chunks.iter().map(Vec::len).sum();
+            prop_assert!(handler.payloads.load(Ordering::Relaxed) <= total / 5);
+            prop_assert_eq!(handler.ends.load(Ordering::Relaxed), 1);
+        }
+    }
+
+    #[test]
+    fn a_dropped_response_body_ends_the_rpc_once() {
+        let handler = Arc::new(Counter::default());
+        let state = rpc(&handler);
+        let inner = StreamBody::new(futures_util::stream::iter(frames(&[vec![0, 0, 0, 0, 1]])));
+        let body = StatsBody::response(inner, Arc::clone(&state), Direction::In, None);
+        drop(body);
+        state.end_dropped();
+        assert_eq!(handler.ends.load(Ordering::Relaxed), 1);
+    }
+}

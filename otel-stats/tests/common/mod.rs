@@ -1,6 +1,6 @@
 //! The harness every integration test shares: a real tonic echo server and client on
 //! 127.0.0.1 port 0, each side with a [`Recorder`] handler that records the events it saw.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod echo;
 pub mod recorder;
@@ -83,6 +83,15 @@ impl Harness {
     /// A new client on a new connection, recording to `harness.client`.
     pub async fn client(&self) -> Client {
         EchoClient::new(self.channel().await)
+    }
+
+    /// A new client that has made one `hello` RPC, whose `End` both sides have reported.
+    pub async fn client_after_one_rpc(&self) -> Client {
+        let mut client = self.client().await;
+        client.unary_echo(req("hello")).await.unwrap();
+        self.server.wait_ends(1).await;
+        self.client.wait_ends(1).await;
+        client
     }
 
     /// A new channel on a new connection, with the client stats layer.

@@ -49,6 +49,8 @@ pub struct Recorder {
     pub panic: AtomicBool,
     /// Headers to add to outgoing requests in `tag_rpc`.
     pub inject: Mutex<Vec<(&'static str, &'static str)>>,
+    /// Another handler that sees every call too, after the recorder.
+    tee: Option<Box<dyn StatsHandler>>,
 }
 
 impl Recorder {
@@ -60,6 +62,15 @@ impl Recorder {
             next_id: AtomicU64::new(1),
             panic: AtomicBool::new(false),
             inject: Mutex::new(Vec::new()),
+            tee: None,
+        }
+    }
+
+    /// A recorder that also passes every call on to `tee`.
+    pub fn with_tee(label: &'static str, tee: impl StatsHandler) -> Self {
+        Recorder {
+            tee: Some(Box::new(tee)),
+            ..Self::new(label)
         }
     }
 
@@ -155,7 +166,10 @@ impl StatsHandler for Recorder {
                 md.insert(*k, http::HeaderValue::from_static(v));
             }
         }
-        let cx = cx.with_value(RpcTag(id));
+        let mut cx = cx.with_value(RpcTag(id));
+        if let Some(tee) = &self.tee {
+            cx = tee.tag_rpc(cx, info);
+        }
         let (conn, rpc) = ids(&cx);
         self.push(Event {
             name: "TagRPC",
@@ -171,6 +185,9 @@ impl StatsHandler for Recorder {
     }
 
     fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+        if let Some(tee) = &self.tee {
+            tee.handle_rpc(cx, stats);
+        }
         let (conn, rpc) = ids(cx);
         let mut event = Event {
             name: stats.name(),
@@ -209,7 +226,10 @@ impl StatsHandler for Recorder {
 
     fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let cx = cx.with_value(ConnTag(id));
+        let mut cx = cx.with_value(ConnTag(id));
+        if let Some(tee) = &self.tee {
+            cx = tee.tag_conn(cx, info);
+        }
         self.push(Event {
             name: "TagConn",
             side: Some(info.side),
@@ -221,6 +241,9 @@ impl StatsHandler for Recorder {
     }
 
     fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+        if let Some(tee) = &self.tee {
+            tee.handle_conn(cx, stats);
+        }
         let (conn, _) = ids(cx);
         self.push(Event {
             name: stats.name(),

@@ -10,8 +10,23 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::echo::{EchoRequest, EchoResponse, echo_server};
+use super::recorder::RpcTag;
 
 pub struct Echo;
+
+/// What the service can see of the stats layer: the RPC tag in the request's context
+/// extension, in the current context, and the peer address tonic reports.
+fn whoami(request: &Request<EchoRequest>) -> String {
+    let from_extensions = request
+        .extensions()
+        .get::<opentelemetry::Context>()
+        .and_then(|cx| cx.get::<RpcTag>().map(|t| t.0));
+    let current = opentelemetry::Context::current()
+        .get::<RpcTag>()
+        .map(|t| t.0);
+    let remote = request.remote_addr();
+    format!("extensions={from_extensions:?} current={current:?} remote={remote:?}")
+}
 
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<EchoResponse, Status>> + Send>>;
 
@@ -49,6 +64,9 @@ impl echo_server::Echo for Echo {
         &self,
         request: Request<EchoRequest>,
     ) -> Result<Response<EchoResponse>, Status> {
+        if request.get_ref().message == "whoami" {
+            return Ok(Response::new(reply(whoami(&request))));
+        }
         answer(request.into_inner().message)
             .await
             .map(Response::new)

@@ -1,0 +1,141 @@
+//! Exactly one `End` per `TagRPC`, always: a few thousand RPCs of every kind on several
+//! connections, with random client cancellations, deadlines and streams dropped midway.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::recorder::count;
+use common::{Client, Event, Harness, req};
+use tokio::task::JoinSet;
+use tokio_stream::StreamExt;
+
+const RPCS: u64 = 2_000;
+const CONNECTIONS: usize = 4;
+const CONCURRENCY: usize = 64;
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+async fn one_rpc(mut client: Client, choice: u64) {
+    let cut = Duration::from_micros(choice % 3_000);
+    let _ = match choice % 6 {
+        0 => client.unary_echo(req("hello")).await.map(drop),
+        1 => {
+            // Cancelled while the server sleeps, or not, depending on the cut.
+            let _ = tokio::time::timeout(cut, client.unary_echo(req("sleep:2"))).await;
+            Ok(())
+        }
+        2 => {
+            let mut request = tonic::Request::new(req("sleep:20"));
+            request.set_timeout(Duration::from_millis(1 + choice % 5));
+            client.unary_echo(request).await.map(drop)
+        }
+        3 => {
+            // A server stream dropped after a few messages.
+            if let Ok(response) = client.server_streaming_echo(req("count:50")).await {
+                let mut stream = response.into_inner();
+                for _ in 0..(choice % 60) {
+                    if stream.message().await.ok().flatten().is_none() {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        }
+        4 => {
+            let messages = tokio_stream::iter((0..choice % 8).map(|i| req(&i.to_string())))
+                .throttle(Duration::from_micros(200));
+            let _ = tokio::time::timeout(cut, client.client_streaming_echo(messages)).await;
+            Ok(())
+        }
+        _ => {
+            let messages = tokio_stream::iter((0..5).map(|i| req(&i.to_string())));
+            let call = async {
+                let mut replies = client
+                    .bidirectional_streaming_echo(messages)
+                    .await?
+                    .into_inner();
+                while replies.message().await?.is_some() {}
+                Ok::<_, tonic::Status>(())
+            };
+            let _ = tokio::time::timeout(cut, call).await;
+            Ok(())
+        }
+    };
+}
+
+/// Every tagged RPC has exactly one `End`, and nothing of it comes after its `End`.
+fn assert_one_end_each(side: &str, events: &[Event], tagged: Option<u64>) {
+    let mut by_rpc: HashMap<u64, Vec<&'static str>> = HashMap::new();
+    for e in events {
+        if let Some(rpc) = e.rpc {
+            by_rpc.entry(rpc).or_default().push(e.name);
+        }
+    }
+    if let Some(tagged) = tagged {
+        assert_eq!(by_rpc.len() as u64, tagged, "{side}: every RPC was tagged");
+    }
+    assert_eq!(by_rpc.len(), count(events, "TagRPC"));
+    for (rpc, names) in by_rpc {
+        let ends = names.iter().filter(|n| **n == "End").count();
+        assert_eq!(ends, 1, "{side} rpc {rpc}: {names:?}");
+        assert_eq!(
+            names.first(),
+            Some(&"TagRPC"),
+            "{side} rpc {rpc}: {names:?}"
+        );
+        assert_eq!(names.last(), Some(&"End"), "{side} rpc {rpc}: {names:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_one_end_per_rpc_under_random_cancellation() {
+    let h = Arc::new(Harness::start().await);
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        clients.push(h.client().await);
+    }
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut running = JoinSet::new();
+    for i in 0..RPCS {
+        if running.len() >= CONCURRENCY {
+            running.join_next().await.unwrap().unwrap();
+        }
+        let client = clients[i as usize % CONNECTIONS].clone();
+        running.spawn(one_rpc(client, rng.next()));
+    }
+    while let Some(done) = running.join_next().await {
+        done.unwrap();
+    }
+    let client_events = h.client.wait_ends(RPCS as usize).await;
+    assert_one_end_each("client", &client_events, Some(RPCS));
+
+    // Some RPCs were cancelled before their headers left the client, so the server saw fewer.
+    // Once every connection is closed, each one it saw must have ended, once.
+    drop(clients);
+    let h = Arc::into_inner(h).unwrap();
+    let server_events = h
+        .server
+        .wait_for("every connection closed and every RPC ended", |e| {
+            count(e, "ConnEnd") == CONNECTIONS && count(e, "End") == count(e, "TagRPC")
+        })
+        .await;
+    assert_one_end_each("server", &server_events, None);
+    assert!(
+        count(&server_events, "TagRPC") as u64 > RPCS / 2,
+        "most RPCs reached the server"
+    );
+    h.stop().await;
+}
