@@ -1,5 +1,5 @@
 //! grpc-go's [`stats.Handler`] for tonic: a hook on every phase of every RPC and connection,
-//! and (soon) an OpenTelemetry handler built on it.
+//! and an OpenTelemetry handler built on it.
 //!
 //! | grpc-go `stats`                         | otel-stats                                                   |
 //! | --------------------------------------- | ------------------------------------------------------------ |
@@ -18,6 +18,7 @@
 //! | `grpc.WithStatsHandler(h)` (dial option) | [`ClientStatsLayer`] and [`ClientStatsLayer::connect`]       |
 //! | several handlers                         | `(A, B)` and `Vec<H>` implement [`StatsHandler`]             |
 //! | `examples/features/stats_monitoring`     | [`LogHandler`]                                               |
+//! | `otelgrpc` (go.opentelemetry.io/contrib)  | [`OtelHandler`], built with [`OtelHandlerBuilder`]           |
 //!
 //! # The two-minute path
 //!
@@ -52,6 +53,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # OpenTelemetry
+//!
+//! [`OtelHandler`] turns the events into spans: an RPC span per RPC (`SERVER` or `CLIENT`,
+//! named `package.Service/Method`, with the semantic conventions' attributes and status), a
+//! span event per message, header and trailer block, a `grpc.connection` span per
+//! connection, and W3C trace context in the request metadata, so that client and server are
+//! one trace. Options (tracer provider, propagator, [`filters`], events, public endpoints,
+//! metadata to record) are on [`OtelHandlerBuilder`]. Cargo features:
+//!
+//! - `tracing`: a client RPC made inside a `tracing` span (under `tracing-opentelemetry`) is
+//!   that span's child even when the layer does not activate contexts on span entry. On the
+//!   server, `#[instrument]` spans in a handler are children of the RPC span either way, as
+//!   the service runs with the RPC's context current; work the handler spawns onto other
+//!   tasks needs `request.extensions().get::<opentelemetry::Context>()` passed along.
+//! - `otlp`: `init_otlp`, an OTLP/gRPC exporter from the `OTEL_*` environment variables.
+//!
+//! ```no_run
+//! use otel_stats::{OtelHandler, ServerStatsLayer};
+//!
+//! let stats = ServerStatsLayer::new(OtelHandler::new());
+//! # let _ = stats;
+//! ```
+//!
 //! # The rules the events follow
 //!
 //! - **Order.** Each side fires its events in grpc-go's nominal order (see [`RpcStats`]).
@@ -77,10 +101,12 @@
 
 mod client;
 mod conn;
+mod context;
 mod event;
 pub mod frame;
 mod handler;
 mod log;
+mod otel;
 mod rpc;
 mod server;
 pub mod status;
@@ -93,5 +119,8 @@ pub use event::{
 };
 pub use handler::{NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};
+#[cfg(feature = "otlp")]
+pub use otel::{OtelGuard, init_otlp};
+pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
 pub use rpc::{ResponseFuture, StatsBody};
 pub use server::{ServerStatsLayer, ServerStatsService};

@@ -134,8 +134,9 @@ async fn exactly_one_end_per_rpc_under_random_cancellation() {
         .await;
     assert_one_end_each("server", &server_events, None);
     assert!(
-        count(&server_events, "TagRPC") as u64 > RPCS / 2,
-        "most RPCs reached the server"
+        // A sixth of them (plain unary calls) are never cut short by the client.
+        count(&server_events, "TagRPC") as u64 > RPCS / 10,
+        "RPCs reached the server"
     );
     h.stop().await;
 }

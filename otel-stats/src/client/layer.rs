@@ -72,15 +72,18 @@ impl<H: StatsHandler> ClientStatsLayer<H> {
         &self,
         endpoint: Endpoint,
     ) -> Result<ClientStatsService<Channel, H>, tonic::transport::Error> {
+        let authority = endpoint.uri().authority().cloned();
         let channel = endpoint
             .connect_with_connector(self.default_connector())
             .await?;
-        Ok(self.layer(channel))
+        Ok(self.layer(channel).with_authority(authority))
     }
 
     /// Like [`connect`](Self::connect), connecting on first use.
     pub fn connect_lazy(&self, endpoint: Endpoint) -> ClientStatsService<Channel, H> {
+        let authority = endpoint.uri().authority().cloned();
         self.layer(endpoint.connect_with_connector_lazy(self.default_connector()))
+            .with_authority(authority)
     }
 
     fn default_connector(&self) -> StatsConnector<HttpConnector, H> {

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::uri::Authority;
 use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
@@ -16,6 +17,9 @@ use crate::status;
 pub struct ClientStatsService<S, H> {
     inner: S,
     handler: Arc<H>,
+    /// The server's `host:port`, for requests that carry no authority: tonic-generated
+    /// clients send a bare path, and the channel adds the origin below this layer.
+    authority: Option<Authority>,
 }
 
 impl<S: Clone, H> Clone for ClientStatsService<S, H> {
@@ -23,13 +27,25 @@ impl<S: Clone, H> Clone for ClientStatsService<S, H> {
         ClientStatsService {
             inner: self.inner.clone(),
             handler: Arc::clone(&self.handler),
+            authority: self.authority.clone(),
         }
     }
 }
 
 impl<S, H> ClientStatsService<S, H> {
     pub(crate) fn new(inner: S, handler: Arc<H>) -> Self {
-        ClientStatsService { inner, handler }
+        ClientStatsService {
+            inner,
+            handler,
+            authority: None,
+        }
+    }
+
+    /// Reports `authority` (`host:port`) as the server of requests that do not name one.
+    /// [`ClientStatsLayer::connect`](crate::ClientStatsLayer::connect) sets the endpoint's.
+    pub fn with_authority(mut self, authority: Option<Authority>) -> Self {
+        self.authority = authority;
+        self
     }
 
     /// The wrapped service.
@@ -67,9 +83,13 @@ where
             local_addr: None,
             timeout: status::timeout(&parts.headers),
         };
-        let authority = parts.uri.authority().map(|a| a.as_str());
+        let authority = parts
+            .uri
+            .authority()
+            .or(self.authority.as_ref())
+            .map(Authority::as_str);
         let mut tag = RpcTagInfo::client(info.path.path(), authority, &mut parts.headers);
-        let cx = handler::tag_rpc(&*self.handler, opentelemetry::Context::current(), &mut tag);
+        let cx = handler::tag_rpc(&*self.handler, crate::context::caller_context(), &mut tag);
         let rpc = Arc::new(RpcState::new(Arc::clone(&self.handler), cx, info));
         rpc.begin();
         rpc.header(Direction::Out, &parts.headers);

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod echo;
+pub mod otel;
 pub mod recorder;
 pub mod service;
 
@@ -36,8 +37,44 @@ pub struct Harness {
     pub addr: SocketAddr,
     pub server: Arc<Recorder>,
     pub client: Arc<Recorder>,
+    serving: Serving,
+}
+
+/// A server task: `stop` shuts it down gracefully, dropping it aborts it.
+pub struct Serving {
     shutdown: Option<oneshot::Sender<()>>,
-    serving: Option<JoinHandle<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Serving {
+    /// Spawns `serve`, which must stop serving once the signal it is given fires.
+    pub fn spawn<F>(serve: impl FnOnce(oneshot::Receiver<()>) -> F) -> Serving
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (shutdown, signal) = oneshot::channel::<()>();
+        Serving {
+            shutdown: Some(shutdown),
+            task: tokio::spawn(serve(signal)),
+        }
+    }
+
+    /// Stops the server gracefully and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(PATIENCE, &mut self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Harness {
@@ -53,11 +90,10 @@ impl Harness {
         let addr = listener.local_addr().unwrap();
         let stats = ServerStatsLayer::from_arc(Arc::clone(&server));
         let incoming = stats.incoming(TcpIncoming::from(listener).with_nodelay(Some(true)));
-        let (shutdown, signal) = oneshot::channel::<()>();
         let echo = echo::echo_server::EchoServer::new(service::Echo)
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip);
-        let serving = tokio::spawn(async move {
+        let serving = Serving::spawn(|signal| async move {
             Server::builder()
                 .layer(stats)
                 .add_service(echo)
@@ -71,8 +107,7 @@ impl Harness {
             addr,
             server,
             client: Arc::new(Recorder::new("client")),
-            shutdown: Some(shutdown),
-            serving: Some(serving),
+            serving,
         }
     }
 
@@ -101,24 +136,8 @@ impl Harness {
     }
 
     /// Stops the server gracefully and waits until it has.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(serving) = self.serving.take() {
-            tokio::time::timeout(PATIENCE, serving)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(serving) = &self.serving {
-            serving.abort();
-        }
+    pub async fn stop(self) {
+        self.serving.stop().await;
     }
 }
 

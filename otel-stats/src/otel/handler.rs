@@ -1,0 +1,337 @@
+//! [`OtelHandler`]: RPC and connection spans, span events and trace propagation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http::HeaderMap;
+use opentelemetry::trace::{Link, Span, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+
+use super::attributes::{self, split_method};
+use super::builder::{Config, OtelHandlerBuilder};
+use super::events;
+use super::status::is_error;
+use crate::event::{ConnStats, ConnTagInfo, End, RpcStats, RpcTagInfo, Side};
+use crate::handler::StatsHandler;
+
+/// The name of connection spans.
+const CONNECTION_SPAN: &str = "grpc.connection";
+
+/// A [`StatsHandler`] that traces RPCs and connections with OpenTelemetry.
+///
+/// - **RPC spans**, named `package.Service/Method`, of kind `SERVER` or `CLIENT`, with the
+///   attributes of the semantic conventions (see [`OtelHandlerBuilder::legacy_attributes`]
+///   for the older names). They start in `tag_rpc` and end at the RPC's `End`, timestamped
+///   with its end time, with `rpc.response.status_code` and, on failure, `error.type` and an
+///   `ERROR` status whose description is the gRPC message. Client spans fail for any code
+///   but `OK`; server spans only for `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
+///   `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS`, the codes that are the server's fault.
+/// - **Span events**, each timestamped when it happened: `Outbound message` and
+///   `Inbound message` (gRFC A72: `sequence-number`, `message-size`, and
+///   `message-size-compressed` for a compressed message, whose uncompressed size is not known
+///   to the layer), and `Outbound headers`, `Inbound headers`, `Outbound trailers`,
+///   `Inbound trailers` (`compression`, `metadata-entries`, `trailers-only`). Message events
+///   are capped per span; the number left out is the `otel_stats.message_events.dropped`
+///   attribute.
+/// - **Connection spans**, `grpc.connection`, of kind `INTERNAL`, with the peer and local
+///   addresses and the bytes read and written, from `tag_conn` to `ConnEnd`. A connection span
+///   is exported when its connection closes, so a backend shows the RPCs of a live connection
+///   under a parent it has not received yet; a server's `max_connection_age` bounds the wait.
+///
+/// **Parents.** A server RPC span is a child of its connection span, unless the request
+/// carries a trace context (extracted with the propagator; a malformed one is ignored): then
+/// the caller's span is the parent and the connection span a link.
+/// [`public_endpoint`](OtelHandlerBuilder::public_endpoint) reverses that. A client RPC span
+/// is a child of the caller's current context (with the `tracing` feature, of the current
+/// `tracing` span), never of a connection span, and its context is injected into the
+/// request metadata.
+///
+/// The RPC's context, with its span, is in the request extensions and is the current context
+/// while the service runs, so application code can add to the span and start child spans.
+///
+/// Cloning is cheap: clones share one configuration.
+///
+/// # Examples
+///
+/// A server and a client, each with a handler:
+///
+/// ```no_run
+/// use otel_stats::{ClientStatsLayer, OtelHandler, ServerStatsLayer};
+/// use tonic::transport::{Endpoint, Server, server::TcpIncoming};
+/// # async fn run(routes: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
+///
+/// let stats = ServerStatsLayer::new(OtelHandler::new());
+/// let incoming = stats.incoming(TcpIncoming::bind("127.0.0.1:50051".parse()?)?);
+/// tokio::spawn(
+///     Server::builder()
+///         .layer(stats)
+///         .add_routes(routes)
+///         .serve_with_incoming(incoming),
+/// );
+///
+/// let client_stats = ClientStatsLayer::new(OtelHandler::new());
+/// let channel = client_stats
+///     .connect(Endpoint::from_static("http://127.0.0.1:50051"))
+///     .await?;
+/// // EchoClient::new(channel) ...
+/// # let _ = channel;
+/// # Ok(()) }
+/// ```
+///
+/// Reaching the RPC span from a tonic service:
+///
+/// ```
+/// use opentelemetry::trace::TraceContextExt;
+/// use opentelemetry::{Context, KeyValue};
+///
+/// fn handle(request: &tonic::Request<()>) {
+///     if let Some(cx) = request.extensions().get::<Context>() {
+///         cx.span().set_attribute(KeyValue::new("app.user", "ann"));
+///     }
+///     // Or, as the service runs under it: Context::current().span()
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OtelHandler {
+    config: Arc<Config>,
+}
+
+impl Default for OtelHandler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OtelHandler {
+    /// A handler with the defaults: the global tracer provider (taken at the first span, so
+    /// install it before the first RPC), the global propagator (W3C trace context while none
+    /// is set), every event, at most 100 message events per span.
+    ///
+    /// ```
+    /// let handler = otel_stats::OtelHandler::new();
+    /// # let _ = handler;
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for a handler with other options.
+    ///
+    /// ```
+    /// let handler = otel_stats::OtelHandler::builder().public_endpoint(true).build();
+    /// # let _ = handler;
+    /// ```
+    pub fn builder() -> OtelHandlerBuilder {
+        OtelHandlerBuilder::default()
+    }
+
+    pub(super) fn from_config(config: Arc<Config>) -> Self {
+        OtelHandler { config }
+    }
+
+    /// The parent of a server RPC span and its links.
+    fn server_parent(&self, cx: Context, metadata: &HeaderMap) -> (Context, Vec<Link>) {
+        let extracted = self.config.propagation.extract(&cx, metadata);
+        let remote = extracted.span().span_context().clone();
+        let local = cx.span().span_context().clone();
+        if !remote.is_valid() || remote == local {
+            return (cx, Vec::new());
+        }
+        if self.config.public_endpoint {
+            return (cx, vec![Link::with_context(remote)]);
+        }
+        let links = if local.is_valid() {
+            vec![Link::with_context(local)]
+        } else {
+            Vec::new()
+        };
+        (extracted, links)
+    }
+
+    fn end_rpc(&self, cx: &Context, state: &RpcSpan, end: &End<'_>) {
+        let span = cx.span();
+        if state.recording {
+            let config = &*self.config;
+            let error = is_error(end.side, end.code);
+            let mut attrs = attributes::end_attributes(end.code, error, config.legacy_attributes);
+            let dropped = state
+                .messages
+                .load(Ordering::Relaxed)
+                .saturating_sub(config.max_message_events);
+            if dropped > 0 {
+                attrs.push(KeyValue::new(
+                    attributes::DROPPED_MESSAGE_EVENTS,
+                    dropped as i64,
+                ));
+            }
+            if let Some(e) = end.frame_error {
+                attrs.push(KeyValue::new(attributes::FRAME_ERROR, e.to_string()));
+            }
+            span.set_attributes(attrs);
+            if error {
+                span.set_status(Status::error(end.message.to_owned()));
+            }
+        }
+        span.end_with_timestamp(end.end_time);
+    }
+
+    fn message_event(&self, cx: &Context, state: &RpcSpan, stats: &RpcStats<'_>) {
+        let (name, payload) = match stats {
+            RpcStats::OutPayload(p) => (events::OUTBOUND_MESSAGE, p),
+            RpcStats::InPayload(p) => (events::INBOUND_MESSAGE, p),
+            _ => return,
+        };
+        if state.messages.fetch_add(1, Ordering::Relaxed) < self.config.max_message_events {
+            cx.span()
+                .add_event_with_timestamp(name, payload.time, events::message(payload));
+        }
+    }
+
+    fn metadata_event(&self, cx: &Context, stats: &RpcStats<'_>) {
+        let config = &*self.config;
+        let (name, attrs, response_metadata) = match stats {
+            RpcStats::OutHeader(h) => (
+                events::OUTBOUND_HEADERS,
+                events::header(h),
+                (h.side == Side::Server).then_some(h.metadata),
+            ),
+            RpcStats::InHeader(h) => (
+                events::INBOUND_HEADERS,
+                events::header(h),
+                (h.side == Side::Client).then_some(h.metadata),
+            ),
+            RpcStats::OutTrailer(t) => (
+                events::OUTBOUND_TRAILERS,
+                events::trailer(t),
+                Some(t.metadata),
+            ),
+            RpcStats::InTrailer(t) => (
+                events::INBOUND_TRAILERS,
+                events::trailer(t),
+                Some(t.metadata),
+            ),
+            _ => return,
+        };
+        let span = cx.span();
+        if config.header_events {
+            span.add_event_with_timestamp(name, stats.time(), attrs);
+        }
+        if let Some(metadata) = response_metadata.filter(|_| config.records_metadata()) {
+            span.set_attributes(attributes::response_metadata(
+                &config.record_metadata,
+                metadata,
+            ));
+        }
+    }
+}
+
+/// What an RPC's context says about its span.
+#[derive(Debug)]
+struct RpcSpan {
+    /// `false` for an RPC the filter left out, shadowing the state of an enclosing RPC (a
+    /// client call made by a server handler).
+    traced: bool,
+    /// The span records (it is sampled): worth building events and attributes for.
+    recording: bool,
+    /// Message events seen, recorded or not.
+    messages: AtomicUsize,
+}
+
+impl RpcSpan {
+    fn new(traced: bool, recording: bool) -> Self {
+        RpcSpan {
+            traced,
+            recording,
+            messages: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Marks a context whose span is a connection span this handler started.
+#[derive(Debug)]
+struct ConnSpan;
+
+impl StatsHandler for OtelHandler {
+    fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+        let config = &*self.config;
+        if config.filter.as_ref().is_some_and(|keep| !keep(info)) {
+            return match cx.get::<RpcSpan>() {
+                Some(_) => cx.with_value(RpcSpan::new(false, false)),
+                None => cx,
+            };
+        }
+        let (name, _, _) = split_method(info.full_method());
+        let (kind, (parent, links)) = match info.side() {
+            Side::Client => (SpanKind::Client, (cx, Vec::new())),
+            Side::Server => (SpanKind::Server, self.server_parent(cx, info.metadata())),
+        };
+        let builder = SpanBuilder::from_name(name.to_owned())
+            .with_kind(kind)
+            .with_attributes(attributes::sampler_attributes(name))
+            .with_links(links);
+        let mut span = config.tracer().build_with_context(builder, &parent);
+        let recording = span.is_recording();
+        if recording {
+            span.set_attributes(attributes::rpc_attributes(
+                info,
+                config.legacy_attributes,
+                &config.record_metadata,
+            ));
+            span.set_attributes(config.attributes.iter().cloned());
+        }
+        let cx = parent.with_span(span);
+        if let Some(metadata) = info.metadata_mut() {
+            config.propagation.inject(&cx, metadata);
+        }
+        cx.with_value(RpcSpan::new(true, recording))
+    }
+
+    fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+        let Some(state) = cx.get::<RpcSpan>().filter(|s| s.traced) else {
+            return;
+        };
+        match stats {
+            RpcStats::End(end) => self.end_rpc(cx, state, end),
+            _ if !state.recording => {}
+            RpcStats::InPayload(_) | RpcStats::OutPayload(_) => {
+                if self.config.message_events {
+                    self.message_event(cx, state, stats);
+                }
+            }
+            _ => self.metadata_event(cx, stats),
+        }
+    }
+
+    fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+        if !self.config.connection_spans {
+            return cx;
+        }
+        let builder = SpanBuilder::from_name(CONNECTION_SPAN).with_kind(SpanKind::Internal);
+        // A root: a connection serves many traces and belongs to none.
+        let mut span = self
+            .config
+            .tracer()
+            .build_with_context(builder, &Context::new());
+        if span.is_recording() {
+            span.set_attributes(attributes::conn_attributes(info));
+        }
+        cx.with_span(span).with_value(ConnSpan)
+    }
+
+    fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+        let ConnStats::End(end) = stats else {
+            return;
+        };
+        if cx.get::<ConnSpan>().is_none() {
+            return;
+        }
+        let span = cx.span();
+        if span.is_recording() {
+            span.set_attributes([
+                KeyValue::new(attributes::BYTES_READ, end.bytes_read as i64),
+                KeyValue::new(attributes::BYTES_WRITTEN, end.bytes_written as i64),
+            ]);
+        }
+        span.end_with_timestamp(end.end_time);
+    }
+}

@@ -1,0 +1,23 @@
+//! The OpenTelemetry handler: [`OtelHandler`] turns the stats events into RPC spans with
+//! span events, connection spans, and trace context propagated in the request metadata.
+//!
+//! One concern per file: the handler (`handler.rs`), its options (`builder.rs`), the
+//! attributes after the semantic conventions (`attributes.rs`), the span events
+//! (`events.rs`), which codes are errors (`status.rs`), propagation through gRPC metadata
+//! (`propagation.rs`), ready filters (`filters.rs`) and, with the `otlp` feature, the
+//! one-call OTLP setup (`setup.rs`).
+
+mod attributes;
+mod builder;
+mod events;
+pub mod filters;
+mod handler;
+mod propagation;
+#[cfg(feature = "otlp")]
+mod setup;
+mod status;
+
+pub use builder::OtelHandlerBuilder;
+pub use handler::OtelHandler;
+#[cfg(feature = "otlp")]
+pub use setup::{OtelGuard, init_otlp};
