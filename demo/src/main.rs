@@ -1,0 +1,41 @@
+//! `cargo run -p demo`: runs every scenario against an in-process server and prints each
+//! trace as a waterfall. No Docker, no collector.
+
+use std::process::ExitCode;
+
+use demo::waterfall::{self, Colour};
+use demo::{cli, embedded};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match cli::from_args("127.0.0.1:0") {
+        Ok(options) => options,
+        Err(exit) => return exit,
+    };
+    let report = match embedded::run(options.stats_log).await {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let colour = Colour::for_stdout();
+    for outcome in &report.outcomes {
+        let result = match &outcome.result {
+            Ok(replies) => format!("OK  {replies}"),
+            Err(status) => format!("{:?}  {}", status.code(), status.message()),
+        };
+        println!("\n━━ {} ━━ {result}", outcome.scenario.name());
+        print!(
+            "{}",
+            waterfall::render(&report.spans, outcome.trace_id, colour)
+        );
+    }
+    println!(
+        "\n{} spans from {} scenarios. To see them in Jaeger: docker compose up, then open \
+         http://localhost:16686",
+        report.spans.len(),
+        report.outcomes.len()
+    );
+    ExitCode::SUCCESS
+}

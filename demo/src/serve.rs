@@ -1,0 +1,63 @@
+//! The demo server: the echo service with the chosen instrumentation, shut down gracefully.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use otel_stats::{ServerStatsLayer, StatsHandler};
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::echo::Echo;
+
+/// Serves the echo service on `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight RPCs finish and returns.
+///
+/// With `handler`, the server has the stats layer and the connection wrapper; without, it is
+/// bare tonic (the baseline to measure against).
+pub async fn serve(
+    listener: TcpListener,
+    handler: Option<Arc<dyn StatsHandler>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    match handler {
+        Some(handler) => {
+            let stats = ServerStatsLayer::new(handler);
+            let incoming = stats.incoming(incoming);
+            Server::builder()
+                .layer(stats)
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        None => {
+            Server::builder()
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,130 @@
+//! `docker-compose.yml` and `collector-config.yaml` fit together: the services, their order
+//! of start-up, and a traces pipeline whose every part is defined. (CI also runs
+//! `docker-compose config -q`.)
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn load(file: &str) -> Yaml {
+    let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn strings(list: &Yaml) -> Vec<String> {
+    list.as_vec()
+        .unwrap_or_else(|| panic!("not a list: {list:?}"))
+        .iter()
+        .map(|y| y.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn collector_wires_a_traces_pipeline() {
+    let config = load("collector-config.yaml");
+    let pipeline = &config["service"]["pipelines"]["traces"];
+    assert!(!pipeline.is_badvalue(), "a traces pipeline");
+    for part in ["receivers", "processors", "exporters"] {
+        let used = strings(&pipeline[part]);
+        assert!(!used.is_empty(), "the pipeline has {part}");
+        for name in used {
+            assert!(
+                !config[part][name.as_str()].is_badvalue(),
+                "{part}: {name} is used but not defined"
+            );
+        }
+    }
+    let processors = strings(&pipeline["processors"]);
+    assert_eq!(
+        processors.first().map(String::as_str),
+        Some("memory_limiter"),
+        "memory limiter first"
+    );
+    assert!(processors.contains(&"batch".to_owned()));
+    let exporters = strings(&pipeline["exporters"]);
+    assert!(exporters.contains(&"debug".to_owned()));
+    let to_jaeger = exporters
+        .iter()
+        .find(|e| config["exporters"][e.as_str()]["endpoint"].as_str() == Some("jaeger:4317"))
+        .expect("an exporter sends to Jaeger's OTLP port");
+    assert!(to_jaeger.starts_with("otlp"));
+    let protocols = &config["receivers"]["otlp"]["protocols"];
+    assert_eq!(protocols["grpc"]["endpoint"].as_str(), Some("0.0.0.0:4317"));
+    assert_eq!(protocols["http"]["endpoint"].as_str(), Some("0.0.0.0:4318"));
+    for extension in strings(&config["service"]["extensions"]) {
+        assert!(!config["extensions"][extension.as_str()].is_badvalue());
+    }
+}
+
+#[test]
+fn compose_starts_things_in_order_and_points_them_at_the_collector() {
+    let compose = load("docker-compose.yml");
+    let services = &compose["services"];
+    for name in ["jaeger", "otel-collector", "demo-server", "demo-client"] {
+        assert!(!services[name].is_badvalue(), "service {name}");
+    }
+    assert!(
+        services["jaeger"]["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("jaegertracing/jaeger:2.")
+    );
+    assert!(
+        strings(&services["jaeger"]["ports"])
+            .iter()
+            .any(|p| p.starts_with("16686:"))
+    );
+
+    let condition = |service: &str, on: &str| {
+        services[service]["depends_on"][on]["condition"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        condition("otel-collector", "jaeger").as_deref(),
+        Some("service_healthy")
+    );
+    assert_eq!(
+        condition("demo-server", "otel-collector").as_deref(),
+        Some("service_started")
+    );
+    assert_eq!(
+        condition("demo-client", "demo-server").as_deref(),
+        Some("service_healthy")
+    );
+    for healthy in ["jaeger", "demo-server"] {
+        assert!(
+            !services[healthy]["healthcheck"]["test"].is_badvalue(),
+            "{healthy} has a health check"
+        );
+    }
+
+    // The collector reads the config file this repository has.
+    let volumes = strings(&services["otel-collector"]["volumes"]);
+    let mount = volumes
+        .iter()
+        .find(|v| v.starts_with("./collector-config.yaml:"))
+        .unwrap();
+    let inside = mount.split(':').nth(1).unwrap();
+    let command = strings(&services["otel-collector"]["command"]);
+    assert!(
+        command.contains(&format!("--config={inside}")),
+        "{command:?} reads {inside}"
+    );
+
+    for demo in ["demo-server", "demo-client"] {
+        let env = &services[demo]["environment"];
+        assert_eq!(
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(),
+            Some("http://otel-collector:4317")
+        );
+        assert_eq!(
+            services[demo]["build"]["dockerfile"].as_str(),
+            Some("demo/Dockerfile")
+        );
+    }
+    let client = strings(&services["demo-client"]["command"]);
+    assert!(
+        client.contains(&"--loop".to_owned()),
+        "the client keeps traces coming"
+    );
+}
