@@ -5,37 +5,14 @@
 mod common;
 
 use common::otel::{TestServer, wanting};
+use common::otlp::Receiver;
 use common::req;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use otel_stats::{OtelHandler, init_otlp};
-use tokio::sync::mpsc;
-use tonic::transport::{Server, server::TcpIncoming};
-use tonic::{Code, Request, Response, Status};
-
-/// The receiving end: every export request, decoded, goes to the test.
-struct Receiver(mpsc::UnboundedSender<ExportTraceServiceRequest>);
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let _ = self.0.send(request.into_inner());
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
+use tonic::Code;
 
 fn value(attrs: &[KeyValue], key: &str) -> Option<any_value::Value> {
     attrs
@@ -57,7 +34,6 @@ fn spans_of_real_rpcs_arrive_at_an_otlp_receiver() {
     // The receiver's port must be in the environment before the exporter reads it, and the
     // environment must be set before any other thread runs.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     // SAFETY: no other thread of this test binary runs yet: this is its only test.
     unsafe {
@@ -77,13 +53,7 @@ fn spans_of_real_rpcs_arrive_at_an_otlp_receiver() {
         .build()
         .unwrap();
     let requests = runtime.block_on(async move {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        let receiver = tokio::spawn(
-            Server::builder()
-                .add_service(TraceServiceServer::new(Receiver(tx)))
-                .serve_with_incoming(TcpIncoming::from(listener)),
-        );
+        let receiver = Receiver::on(listener).await;
 
         let telemetry = init_otlp("otlp-e2e").unwrap();
         let server = TestServer::start(OtelHandler::new()).await;
@@ -99,12 +69,7 @@ fn spans_of_real_rpcs_arrive_at_an_otlp_receiver() {
             .await
             .unwrap()
             .unwrap();
-        receiver.abort();
-        let mut requests = Vec::new();
-        while let Ok(request) = rx.try_recv() {
-            requests.push(request);
-        }
-        requests
+        receiver.requests()
     });
 
     assert!(!requests.is_empty(), "nothing was exported");

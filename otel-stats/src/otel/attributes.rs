@@ -153,7 +153,7 @@ fn metadata_attributes<'a>(
         let values: Vec<StringValue> = metadata
             .get_all(key.as_str())
             .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+            .map(|v| capped(&String::from_utf8_lossy(v.as_bytes())).into())
             .collect();
         (!values.is_empty()).then(|| {
             KeyValue::new(
@@ -162,6 +162,23 @@ fn metadata_attributes<'a>(
             )
         })
     })
+}
+
+/// The longest attribute value taken from the peer (metadata values, status messages): a
+/// peer must not be able to make spans, and the exporter's requests, as large as it likes.
+pub(super) const MAX_PEER_VALUE_LEN: usize = 512;
+
+/// `value`, cut at a character boundary to at most [`MAX_PEER_VALUE_LEN`] bytes, `…` marking
+/// the cut.
+pub(super) fn capped(value: &str) -> String {
+    if value.len() <= MAX_PEER_VALUE_LEN {
+        return value.to_owned();
+    }
+    let mut end = MAX_PEER_VALUE_LEN - '…'.len_utf8();
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &value[..end])
 }
 
 /// The attributes an RPC span gets when it ends with `code`.
@@ -180,6 +197,15 @@ pub(super) fn end_attributes(code: Code, error: bool, legacy: bool) -> Vec<KeyVa
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn peer_values_are_capped_at_a_char_boundary() {
+        assert_eq!(super::capped("short"), "short");
+        let long = "é".repeat(400);
+        let cut = super::capped(&long);
+        assert!(cut.len() <= super::MAX_PEER_VALUE_LEN, "{}", cut.len());
+        assert!(cut.ends_with('…'));
+    }
+
     use super::*;
 
     #[test]

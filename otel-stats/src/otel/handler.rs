@@ -169,7 +169,7 @@ impl OtelHandler {
             }
             span.set_attributes(attrs);
             if error {
-                span.set_status(Status::error(end.message.to_owned()));
+                span.set_status(Status::error(attributes::capped(end.message)));
             }
         }
         span.end_with_timestamp(end.end_time);

@@ -4,6 +4,7 @@
 
 pub mod echo;
 pub mod otel;
+pub mod otlp;
 pub mod recorder;
 pub mod service;
 

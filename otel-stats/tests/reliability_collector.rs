@@ -1,0 +1,162 @@
+//! The application never waits on telemetry: with the collector unreachable, stuck, or
+//! refusing exports, every RPC still succeeds and completes; the export queue bounds what is
+//! kept (the rest is dropped and counted); and once the collector answers, spans arrive.
+//!
+//! The pipeline is the one `init_otlp` builds (OTLP/gRPC exporter, the SDK's batch
+//! processor), with a small queue so that the bound shows in a test of seconds.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::otel::TestServer;
+use common::otlp::{Receiver, nothing_listening};
+use common::{PATIENCE, req};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+use otel_stats::OtelHandler;
+use tokio::task::JoinSet;
+
+const QUEUE: usize = 128;
+const BATCH: usize = 32;
+
+/// The SDK pipeline: OTLP/gRPC to `endpoint`, a batch processor with a queue of [`QUEUE`].
+fn pipeline(endpoint: &str) -> SdkTracerProvider {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .with_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(QUEUE)
+        .with_max_export_batch_size(BATCH)
+        .with_scheduled_delay(Duration::from_millis(20))
+        .build();
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(config)
+        .build();
+    SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .build()
+}
+
+/// Sends `n` unary RPCs, 16 at a time, through an uninstrumented client to a server traced
+/// into `provider`, and fails unless every one succeeds.
+async fn traffic(server: &TestServer, n: usize) {
+    let client = server.client(otel_stats::NoopHandler).await;
+    let mut running = JoinSet::new();
+    for i in 0..n {
+        if running.len() >= 16 {
+            running.join_next().await.unwrap().unwrap();
+        }
+        let mut client = client.clone();
+        running.spawn(async move {
+            let reply = client.unary_echo(req(&format!("m{i}"))).await;
+            assert_eq!(reply.unwrap().into_inner().message, format!("m{i}"));
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// Shuts the pipeline down off the runtime (it blocks on the last export), within patience.
+async fn shut_down(provider: SdkTracerProvider) {
+    let shutdown = tokio::task::spawn_blocking(move || provider.shutdown());
+    tokio::time::timeout(PATIENCE, shutdown)
+        .await
+        .expect("shutdown is bounded by the export timeout")
+        .unwrap()
+        .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_collector_costs_the_rpcs_nothing() {
+    let provider = pipeline(&nothing_listening().await);
+    let server = TestServer::start(
+        OtelHandler::builder()
+            .tracer_provider(provider.clone())
+            .build(),
+    )
+    .await;
+    traffic(&server, 1_000).await;
+    server.stop().await;
+    shut_down(provider).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_collector_holds_nothing_up_and_the_queue_bounds_what_is_kept() {
+    let receiver = Arc::new(Receiver::stuck().await);
+    let provider = pipeline(&receiver.endpoint());
+    let server = TestServer::start(
+        OtelHandler::builder()
+            .tracer_provider(provider.clone())
+            .build(),
+    )
+    .await;
+
+    // 1,000 RPCs make 1,000 server spans; the collector answers none of them meanwhile.
+    traffic(&server, 1_000).await;
+    assert!(
+        receiver.spans().is_empty(),
+        "the collector accepted nothing yet"
+    );
+    assert!(
+        receiver.calls() >= 1,
+        "an export was under way while the RPCs ran"
+    );
+
+    // The collector comes back: what the queue kept arrives, the rest was dropped.
+    receiver.open();
+    server.stop().await;
+    shut_down(provider).await;
+    let arrived = receiver.spans().len();
+    let created = 1_000 + 1; // and the connection span
+    assert!(
+        arrived > 0,
+        "queued spans arrive once the collector answers"
+    );
+    assert!(
+        arrived <= QUEUE + 2 * BATCH,
+        "memory is bounded by the queue: {arrived} spans kept of {created}"
+    );
+    eprintln!(
+        "stuck collector: {created} spans made, {arrived} delivered, {} dropped",
+        created - arrived
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flapping_collector_loses_only_what_it_refused() {
+    let receiver = Receiver::failing_first(3).await;
+    let provider = pipeline(&receiver.endpoint());
+    let server = TestServer::start(
+        OtelHandler::builder()
+            .tracer_provider(provider.clone())
+            .build(),
+    )
+    .await;
+
+    // While the collector refuses exports, RPCs go on.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while receiver.calls() < 3 {
+        traffic(&server, 20).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the exporter kept trying"
+        );
+    }
+    // Back to normal: every span from now on arrives.
+    let before = receiver.spans().len();
+    traffic(&server, 50).await;
+    server.stop().await;
+    shut_down(provider).await;
+    let after = receiver.spans().len();
+    assert!(
+        after - before >= 50,
+        "the 50 RPCs after the outage were all exported ({} arrived)",
+        after - before
+    );
+}
