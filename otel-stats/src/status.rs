@@ -2,8 +2,9 @@
 //!
 //! - From `grpc-status` (and `grpc-message`) in the trailers, or in the headers of a
 //!   trailers-only response. A `grpc-status` that is not a number is `UNKNOWN`, as the gRPC
-//!   spec says for an unparseable status; a `grpc-message` with bad percent-encoding is kept as
-//!   it came.
+//!   spec says for an unparseable status; a `grpc-message` with bad percent escapes keeps them
+//!   as they came, and one that does not decode to UTF-8 makes the status `UNKNOWN`, as tonic
+//!   reports it to the application.
 //! - An RPC dropped before any status (client cancel, connection reset, a server handler that
 //!   panicked or was cut off by a timeout) is `CANCELLED`, or `DEADLINE_EXCEEDED` when the
 //!   RPC's `grpc-timeout` has elapsed. tonic reports its own server timeout to the client as
@@ -47,28 +48,22 @@ impl FinalStatus {
     }
 }
 
-/// The status in `headers` (trailers, or the headers of a trailers-only response), if any.
+/// The status in `headers` (trailers, or the headers of a trailers-only response), if any,
+/// decided as tonic decides it for the application: an unparseable `grpc-status` is
+/// `UNKNOWN`, and so is a `grpc-message` that does not percent-decode to UTF-8.
 pub(crate) fn from_headers(headers: &HeaderMap) -> Option<FinalStatus> {
     let raw = headers.get(GRPC_STATUS)?;
-    let code = match parse_code(raw.as_bytes()) {
-        Some(code) => code,
-        None => {
-            let shown = String::from_utf8_lossy(raw.as_bytes());
-            return Some(FinalStatus::new(
-                Code::Unknown,
-                format!("malformed grpc-status {shown:?}"),
-            ));
-        }
+    let code = parse_code(raw.as_bytes()).unwrap_or(Code::Unknown);
+    let Some(message) = headers.get(GRPC_MESSAGE) else {
+        return Some(FinalStatus::new(code, ""));
     };
-    let message = headers
-        .get(GRPC_MESSAGE)
-        .map(|m| {
-            percent_decode(m.as_bytes())
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default();
-    Some(FinalStatus { code, message })
+    Some(match percent_decode(message.as_bytes()).decode_utf8() {
+        Ok(message) => FinalStatus::new(code, message),
+        Err(e) => FinalStatus::new(
+            Code::Unknown,
+            format!("Error deserializing status message header: {e}"),
+        ),
+    })
 }
 
 /// `grpc-status` is a decimal number; anything else (including overflow) is `None`.
@@ -234,12 +229,24 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.code, Code::InvalidArgument);
-        assert_eq!(s.message, "bad input%2");
+        assert_eq!(
+            s.message, "bad input%2",
+            "bad escapes are kept as they came"
+        );
         assert_eq!(from_headers(&HeaderMap::new()), None);
     }
 
     #[test]
     fn malformed_status_is_unknown() {
+        let s = from_headers(&headers(&[
+            ("grpc-status", b"13"),
+            ("grpc-message", b"%E2%82"),
+        ]));
+        assert_eq!(
+            s.unwrap().code,
+            Code::Unknown,
+            "a message that is not UTF-8, as tonic"
+        );
         for raw in [&b"abc"[..], b"", b"-1", b"99999999999999", b"1 "] {
             let s = from_headers(&headers(&[("grpc-status", raw)])).unwrap();
             assert_eq!(s.code, Code::Unknown, "{raw:?}");

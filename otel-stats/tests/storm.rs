@@ -3,12 +3,14 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::otel::Spans;
 use common::recorder::count;
-use common::{Client, Event, Harness, req};
+use common::{Client, Event, Harness, PATIENCE, Recorder, req};
+use opentelemetry::trace::SpanKind;
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt;
 
@@ -102,7 +104,10 @@ fn assert_one_end_each(side: &str, events: &[Event], tagged: Option<u64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_end_per_rpc_under_random_cancellation() {
-    let h = Arc::new(Harness::start().await);
+    let tasks_before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    // The server's events also make spans, to check each is ended exactly once.
+    let spans = Spans::new();
+    let h = Arc::new(Harness::start_with(Recorder::with_tee("server", spans.handler())).await);
     let mut clients = Vec::new();
     for _ in 0..CONNECTIONS {
         clients.push(h.client().await);
@@ -133,10 +138,31 @@ async fn exactly_one_end_per_rpc_under_random_cancellation() {
         })
         .await;
     assert_one_end_each("server", &server_events, None);
-    assert!(
-        // A sixth of them (plain unary calls) are never cut short by the client.
-        count(&server_events, "TagRPC") as u64 > RPCS / 10,
-        "RPCs reached the server"
-    );
+    let tagged = count(&server_events, "TagRPC");
+    // A sixth of them (plain unary calls) are never cut short by the client.
+    assert!(tagged as u64 > RPCS / 10, "RPCs reached the server");
+
+    // Every RPC span and every connection span was ended, once: the SDK exports a span when
+    // it ends, and only then.
+    let finished = spans.finished();
+    let rpc_spans = finished.iter().filter(|s| s.span_kind == SpanKind::Server).count();
+    let conn_spans = finished.iter().filter(|s| s.name == "grpc.connection").count();
+    assert_eq!((rpc_spans, conn_spans), (tagged, CONNECTIONS));
+    let ids: HashSet<_> = finished.iter().map(|s| s.span_context.span_id()).collect();
+    assert_eq!(ids.len(), finished.len(), "no span exported twice");
+
+    // Nothing is left running: the runtime is back to the tasks it had.
     h.stop().await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let alive = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        if alive <= tasks_before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{alive} tasks alive after the storm, {tasks_before} before"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
