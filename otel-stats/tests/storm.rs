@@ -104,7 +104,9 @@ fn assert_one_end_each(side: &str, events: &[Event], tagged: Option<u64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_end_per_rpc_under_random_cancellation() {
-    let tasks_before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let tasks_before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
     // The server's events also make spans, to check each is ended exactly once.
     let spans = Spans::new();
     let h = Arc::new(Harness::start_with(Recorder::with_tee("server", spans.handler())).await);
@@ -145,9 +147,22 @@ async fn exactly_one_end_per_rpc_under_random_cancellation() {
     // Every RPC span and every connection span was ended, once: the SDK exports a span when
     // it ends, and only then.
     let finished = spans.finished();
-    let rpc_spans = finished.iter().filter(|s| s.span_kind == SpanKind::Server).count();
-    let conn_spans = finished.iter().filter(|s| s.name == "grpc.connection").count();
-    assert_eq!((rpc_spans, conn_spans), (tagged, CONNECTIONS));
+    let rpc_spans = finished
+        .iter()
+        .filter(|s| s.span_kind == SpanKind::Server)
+        .count();
+    let conn_spans = finished
+        .iter()
+        .filter(|s| s.name == "grpc.connection")
+        .count();
+    assert_eq!(
+        (rpc_spans, conn_spans),
+        (tagged, CONNECTIONS),
+        "(server RPC spans, connection spans) exported vs (RPCs tagged, connections); \
+         events: {} End, {} ConnEnd",
+        count(&server_events, "End"),
+        count(&server_events, "ConnEnd")
+    );
     let ids: HashSet<_> = finished.iter().map(|s| s.span_context.span_id()).collect();
     assert_eq!(ids.len(), finished.len(), "no span exported twice");
 
@@ -155,7 +170,9 @@ async fn exactly_one_end_per_rpc_under_random_cancellation() {
     h.stop().await;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let alive = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+        let alive = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
         if alive <= tasks_before {
             break;
         }

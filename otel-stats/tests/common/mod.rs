@@ -29,7 +29,7 @@ pub const CLIENT_STREAMING: &str = "/grpc.examples.echo.Echo/ClientStreamingEcho
 pub const BIDI: &str = "/grpc.examples.echo.Echo/BidirectionalStreamingEcho";
 
 /// How long a test waits for events that must come. A liveness bound, not a speed assertion.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub type Client = EchoClient<ClientStatsService<Channel, Recorder>>;
 
