@@ -1,7 +1,8 @@
 //! `cargo run -p demo`: the server and the client in one process, no Docker, no collector.
 //! Each scenario runs on a fresh connection inside a root span of its own, so each is one
 //! trace: the scenario, the client RPC span, and under it the server RPC span, whose link
-//! points at the server's connection span.
+//! points at the server's connection span. Both sides also record metrics, summarised at the
+//! end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use tonic::transport::Endpoint;
 
 use crate::proto::echo_client::EchoClient;
 use crate::scenarios::{self, Scenario};
-use crate::telemetry::{SpanCollector, handlers};
+use crate::telemetry::{MetricsCollector, MetricsSummary, SpanCollector, handlers_with};
 
 /// How one scenario went.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
     /// Every span both sides produced.
     pub spans: Vec<SpanData>,
+    /// What both sides' metrics said at the end.
+    pub metrics: MetricsSummary,
 }
 
 /// Waits for spans to arrive; generous, since it only matters when something is wrong.
@@ -50,18 +53,28 @@ pub async fn run(stats_log: Option<LogFormat>) -> Result<Report, Box<dyn std::er
     let collector = SpanCollector::default();
     let server_provider = collector.provider("echo-server");
     let client_provider = collector.provider("echo-client");
+    let metrics = MetricsCollector::default();
+    let meter_provider = metrics.provider();
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server_handler: Arc<dyn StatsHandler> =
-        Arc::new(handlers(true, Some(server_provider.clone()), stats_log));
+    let server_handler: Arc<dyn StatsHandler> = Arc::new(handlers_with(
+        true,
+        Some(server_provider.clone()),
+        Some(meter_provider.clone()),
+        stats_log,
+    ));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(crate::serve::serve(listener, Some(server_handler), async {
         let _ = stopped.await;
     }));
 
-    let client_stats =
-        ClientStatsLayer::new(handlers(true, Some(client_provider.clone()), stats_log));
+    let client_stats = ClientStatsLayer::new(handlers_with(
+        true,
+        Some(client_provider.clone()),
+        Some(meter_provider.clone()),
+        stats_log,
+    ));
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
     let tracer = client_provider.tracer("otel-stats-demo");
     let mut outcomes = Vec::new();
@@ -96,8 +109,11 @@ pub async fn run(stats_log: Option<LogFormat>) -> Result<Report, Box<dyn std::er
     server.await??;
     let _ = server_provider.force_flush();
     let _ = client_provider.force_flush();
+    // A collection, summarised by the exporter; it waits for the reader's thread, briefly.
+    let _ = meter_provider.force_flush();
     Ok(Report {
         outcomes,
         spans: collector.spans(),
+        metrics: metrics.summary(),
     })
 }

@@ -1,5 +1,6 @@
-//! `docker-compose.yml` and `collector-config.yaml` fit together: the services, their order
-//! of start-up, and a traces pipeline whose every part is defined. (CI also runs
+//! `docker-compose.yml`, `collector-config.yaml` and `prometheus.yml` fit together: the
+//! services, their order of start-up, a traces pipeline and a metrics pipeline whose every
+//! part is defined, and Prometheus scraping the collector's metrics endpoint. (CI also runs
 //! `docker-compose config -q`.)
 
 use yaml_rust2::{Yaml, YamlLoader};
@@ -18,30 +19,38 @@ fn strings(list: &Yaml) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn collector_wires_a_traces_pipeline() {
-    let config = load("collector-config.yaml");
-    let pipeline = &config["service"]["pipelines"]["traces"];
-    assert!(!pipeline.is_badvalue(), "a traces pipeline");
+/// The collector's pipeline `name`, checked: every part it uses is defined, OTLP in, the
+/// memory limiter first, batching, the debug exporter. Returns its exporters.
+fn checked_pipeline(config: &Yaml, name: &str) -> Vec<String> {
+    let pipeline = &config["service"]["pipelines"][name];
+    assert!(!pipeline.is_badvalue(), "a {name} pipeline");
     for part in ["receivers", "processors", "exporters"] {
         let used = strings(&pipeline[part]);
-        assert!(!used.is_empty(), "the pipeline has {part}");
-        for name in used {
+        assert!(!used.is_empty(), "the {name} pipeline has {part}");
+        for used in used {
             assert!(
-                !config[part][name.as_str()].is_badvalue(),
-                "{part}: {name} is used but not defined"
+                !config[part][used.as_str()].is_badvalue(),
+                "{name}: {part}: {used} is used but not defined"
             );
         }
     }
+    assert!(strings(&pipeline["receivers"]).contains(&"otlp".to_owned()));
     let processors = strings(&pipeline["processors"]);
     assert_eq!(
         processors.first().map(String::as_str),
         Some("memory_limiter"),
-        "memory limiter first"
+        "{name}: memory limiter first"
     );
-    assert!(processors.contains(&"batch".to_owned()));
+    assert!(processors.contains(&"batch".to_owned()), "{name}: batch");
     let exporters = strings(&pipeline["exporters"]);
-    assert!(exporters.contains(&"debug".to_owned()));
+    assert!(exporters.contains(&"debug".to_owned()), "{name}: debug");
+    exporters
+}
+
+#[test]
+fn collector_wires_a_traces_pipeline() {
+    let config = load("collector-config.yaml");
+    let exporters = checked_pipeline(&config, "traces");
     let to_jaeger = exporters
         .iter()
         .find(|e| config["exporters"][e.as_str()]["endpoint"].as_str() == Some("jaeger:4317"))
@@ -52,6 +61,75 @@ fn collector_wires_a_traces_pipeline() {
     assert_eq!(protocols["http"]["endpoint"].as_str(), Some("0.0.0.0:4318"));
     for extension in strings(&config["service"]["extensions"]) {
         assert!(!config["extensions"][extension.as_str()].is_badvalue());
+    }
+}
+
+#[test]
+fn collector_wires_a_metrics_pipeline_to_prometheus() {
+    let config = load("collector-config.yaml");
+    let exporters = checked_pipeline(&config, "metrics");
+    assert!(
+        exporters.contains(&"prometheus".to_owned()),
+        "{exporters:?}"
+    );
+    assert_eq!(
+        config["exporters"]["prometheus"]["endpoint"].as_str(),
+        Some("0.0.0.0:8889")
+    );
+}
+
+#[test]
+fn prometheus_scrapes_the_collector_and_its_ui_is_published() {
+    let compose = load("docker-compose.yml");
+    let services = &compose["services"];
+    let prometheus = &services["prometheus"];
+    assert!(
+        prometheus["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("prom/prometheus:")
+    );
+    assert!(
+        strings(&prometheus["ports"])
+            .iter()
+            .any(|p| p.starts_with("9090:"))
+    );
+    assert_eq!(
+        prometheus["depends_on"]["otel-collector"]["condition"].as_str(),
+        Some("service_started")
+    );
+    // It reads the prometheus.yml of this repository...
+    let volumes = strings(&prometheus["volumes"]);
+    let mount = volumes
+        .iter()
+        .find(|v| v.starts_with("./prometheus.yml:"))
+        .expect("prometheus.yml is mounted");
+    let inside = mount.split(':').nth(1).unwrap();
+    assert!(
+        strings(&prometheus["command"]).contains(&format!("--config.file={inside}")),
+        "prometheus reads {inside}"
+    );
+    // ...which scrapes the collector's Prometheus exporter.
+    let config = load("prometheus.yml");
+    let targets: Vec<String> = config["scrape_configs"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .flat_map(|job| job["static_configs"].as_vec().unwrap().iter())
+        .flat_map(|c| strings(&c["targets"]))
+        .collect();
+    assert!(
+        targets.contains(&"otel-collector:8889".to_owned()),
+        "{targets:?}"
+    );
+    for demo in ["demo-server", "demo-client"] {
+        let interval = &services[demo]["environment"]["OTEL_METRIC_EXPORT_INTERVAL"];
+        assert!(
+            interval
+                .as_str()
+                .is_some_and(|ms| ms.parse::<u64>().is_ok()),
+            "{demo} exports metrics every few seconds: {interval:?}"
+        );
     }
 }
 

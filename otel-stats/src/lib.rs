@@ -19,6 +19,7 @@
 //! | several handlers                         | `(A, B)` and `Vec<H>` implement [`StatsHandler`]             |
 //! | `examples/features/stats_monitoring`     | [`LogHandler`]                                               |
 //! | `otelgrpc` (go.opentelemetry.io/contrib)  | [`OtelHandler`], built with [`OtelHandlerBuilder`]           |
+//! | grpc-go's `stats/opentelemetry` (gRFC A66) | [`MetricsHandler`], built with [`MetricsHandlerBuilder`]     |
 //!
 //! # The two-minute path
 //!
@@ -76,6 +77,21 @@
 //! # let _ = stats;
 //! ```
 //!
+//! # Metrics
+//!
+//! [`MetricsHandler`] records metrics from the same events, for every RPC, sampled or not:
+//! the semantic conventions' `rpc.server.call.duration` / `rpc.client.call.duration`,
+//! optionally gRFC A66's `grpc.*` instruments, and connection instruments (open
+//! connections, their durations, bytes and RPCs). Unknown methods are bucketed as `_OTHER`.
+//! See [`metrics::names`] for the instruments; with `otlp`, `init_otlp` exports them too.
+//!
+//! ```no_run
+//! use otel_stats::{MetricsHandler, OtelHandler, ServerStatsLayer};
+//!
+//! let stats = ServerStatsLayer::new((OtelHandler::new(), MetricsHandler::new()));
+//! # let _ = stats;
+//! ```
+//!
 //! # The rules the events follow
 //!
 //! - **Order.** Each side fires its events in grpc-go's nominal order (see [`RpcStats`]).
@@ -106,6 +122,7 @@ mod event;
 pub mod frame;
 mod handler;
 mod log;
+pub mod metrics;
 mod otel;
 mod rpc;
 mod server;
@@ -119,6 +136,7 @@ pub use event::{
 };
 pub use handler::{NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};
+pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
 pub use otel::{OtelGuard, init_otlp};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};

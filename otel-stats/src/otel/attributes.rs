@@ -24,7 +24,7 @@ use super::status::code_name;
 use crate::event::{ConnTagInfo, RpcTagInfo, Side};
 
 /// `rpc.system.name` (and `rpc.system`) of every RPC span.
-const GRPC: &str = "grpc";
+pub(crate) const GRPC: &str = "grpc";
 
 /// The environment variable the OpenTelemetry SDKs read to choose attribute names.
 pub(super) const STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";
@@ -53,7 +53,7 @@ pub(super) fn wants_legacy_names(value: &str) -> bool {
 
 /// A full method `/package.Service/Method` split into the span name `package.Service/Method`,
 /// the service and the method. Anything else is its own name, with an empty service.
-pub(super) fn split_method(full_method: &str) -> (&str, &str, &str) {
+pub(crate) fn split_method(full_method: &str) -> (&str, &str, &str) {
     let name = full_method.strip_prefix('/').unwrap_or(full_method);
     match name.rsplit_once('/') {
         Some((service, method)) => (name, service, method),
@@ -77,14 +77,7 @@ pub(super) fn rpc_attributes(
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(4);
     match info.side() {
-        Side::Client => {
-            if let Some(authority) = info.authority().and_then(|a| a.parse::<Authority>().ok()) {
-                attrs.push(KeyValue::new(SERVER_ADDRESS, authority.host().to_owned()));
-                if let Some(port) = authority.port_u16() {
-                    attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
-                }
-            }
-        }
+        Side::Client => push_server(&mut attrs, info.authority()),
         Side::Server => push_addr(
             &mut attrs,
             info.remote_addr(),
@@ -106,6 +99,16 @@ pub(super) fn rpc_attributes(
         info.metadata(),
     ));
     attrs
+}
+
+/// `server.address` and `server.port` of a client RPC, from the `host:port` it is sent to.
+pub(crate) fn push_server(attrs: &mut Vec<KeyValue>, authority: Option<&str>) {
+    if let Some(authority) = authority.and_then(|a| a.parse::<Authority>().ok()) {
+        attrs.push(KeyValue::new(SERVER_ADDRESS, authority.host().to_owned()));
+        if let Some(port) = authority.port_u16() {
+            attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+        }
+    }
 }
 
 /// The attributes of the connection span.

@@ -61,8 +61,8 @@ pub struct OtelHandlerBuilder {
     legacy_attributes: Option<bool>,
 }
 
-/// The instrumentation scope of every span: this crate, its version, the conventions' schema.
-fn scope() -> InstrumentationScope {
+/// The instrumentation scope of spans and instruments: this crate, its version, the schema.
+pub(crate) fn scope() -> InstrumentationScope {
     InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
         .with_version(env!("CARGO_PKG_VERSION"))
         .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)

@@ -7,15 +7,15 @@
 //! (`propagation.rs`), ready filters (`filters.rs`) and, with the `otlp` feature, the
 //! one-call OTLP setup (`setup.rs`).
 
-mod attributes;
-mod builder;
+pub(crate) mod attributes;
+pub(crate) mod builder;
 mod events;
 pub mod filters;
 mod handler;
 mod propagation;
 #[cfg(feature = "otlp")]
 mod setup;
-mod status;
+pub(crate) mod status;
 
 pub use builder::OtelHandlerBuilder;
 pub use handler::OtelHandler;

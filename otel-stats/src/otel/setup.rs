@@ -1,42 +1,48 @@
-//! [`init_otlp`]: the one-call setup for the common case, an OTLP/gRPC exporter configured
-//! from the `OTEL_*` environment variables.
+//! [`init_otlp`]: the one-call setup for the common case, OTLP/gRPC span and metric exporters
+//! configured from the `OTEL_*` environment variables.
 
 use std::fmt;
 
 use opentelemetry::global;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry_otlp::{ExporterBuildError, SpanExporter};
+use opentelemetry_otlp::{ExporterBuildError, MetricExporter, SpanExporter};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-/// Installs an OpenTelemetry pipeline that exports spans over OTLP/gRPC, and returns a guard
-/// that flushes it.
+/// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP/gRPC, and
+/// returns a guard that flushes it.
 ///
-/// - The exporter reads the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (default
-///   `http://localhost:4317`), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `..._HEADERS`,
-///   `..._TIMEOUT`, `..._COMPRESSION`.
+/// - The exporters read the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (default
+///   `http://localhost:4317`), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
+///   `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `..._HEADERS`, `..._TIMEOUT`, `..._COMPRESSION`.
 /// - Spans go through the SDK's batch processor (`OTEL_BSP_*`): ending a span only queues
 ///   it, and a full queue drops spans rather than wait, so exporting never blocks an RPC.
+/// - Metrics (from [`MetricsHandler`](crate::MetricsHandler)s) are aggregated in memory and
+///   exported by the SDK's periodic reader every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds
+///   (60 000 by default), with cumulative temporality. `OTEL_METRICS_EXPORTER=none` turns
+///   their export off.
 /// - The resource's `service.name` is `service_name`, unless `OTEL_SERVICE_NAME` is set;
 ///   `OTEL_RESOURCE_ATTRIBUTES` adds to it.
 /// - The global tracer provider is set, and the global propagator: W3C trace context, plus
 ///   W3C baggage when `OTEL_PROPAGATORS` lists `baggage` (`none` installs neither).
 ///
 /// Call it inside a Tokio runtime (the gRPC client needs one), before building the
-/// [`OtelHandler`](crate::OtelHandler)s' first spans, and keep the guard alive until the
-/// end: dropping it, or calling [`OtelGuard::shutdown`], exports what is queued.
+/// [`MetricsHandler`](crate::MetricsHandler)s and the [`OtelHandler`](crate::OtelHandler)s'
+/// first spans, and keep the guard alive until the end: dropping it, or calling
+/// [`OtelGuard::shutdown`], exports what is queued.
 ///
 /// # Examples
 ///
 /// ```no_run
-/// use otel_stats::{OtelHandler, ServerStatsLayer, init_otlp};
+/// use otel_stats::{MetricsHandler, OtelHandler, ServerStatsLayer, init_otlp};
 ///
 /// #[tokio::main]
 /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     let telemetry = init_otlp("echo-server")?;
-///     let stats = ServerStatsLayer::new(OtelHandler::new());
+///     let stats = ServerStatsLayer::new((OtelHandler::new(), MetricsHandler::new()));
 ///     // ... serve with `stats` ...
 ///     # let _ = stats;
 ///     telemetry.shutdown()?;
@@ -49,18 +55,31 @@ pub fn init_otlp(service_name: &str) -> Result<OtelGuard, ExporterBuildError> {
     if std::env::var_os("OTEL_SERVICE_NAME").is_none_or(|v| v.is_empty()) {
         resource = resource.with_service_name(service_name.to_owned());
     }
+    let resource = resource.build();
+    let mut meters = SdkMeterProvider::builder().with_resource(resource.clone());
+    if metrics_exported() {
+        meters = meters.with_periodic_exporter(MetricExporter::builder().with_tonic().build()?);
+    }
+    let meter_provider = meters.build();
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(resource.build())
+        .with_resource(resource)
         .build();
     global::set_tracer_provider(provider.clone());
+    global::set_meter_provider(meter_provider.clone());
     if let Some(propagator) = propagator_from_env() {
         global::set_text_map_propagator(propagator);
     }
     Ok(OtelGuard {
         provider,
+        meter_provider,
         shut_down: false,
     })
+}
+
+/// `false` when `OTEL_METRICS_EXPORTER` is `none`.
+fn metrics_exported() -> bool {
+    std::env::var("OTEL_METRICS_EXPORTER").map_or(true, |v| v.trim() != "none")
 }
 
 /// The propagator `OTEL_PROPAGATORS` asks for, among those this crate knows.
@@ -82,15 +101,17 @@ fn propagator_from_env() -> Option<TextMapCompositePropagator> {
     Some(TextMapCompositePropagator::new(propagators))
 }
 
-/// Keeps the pipeline of [`init_otlp`]; dropping it flushes and shuts the pipeline down.
+/// Keeps the pipeline of [`init_otlp`]; dropping it flushes and shuts the pipeline down:
+/// spans, then metrics.
 ///
-/// Shutting down waits for the last export (at most the OTLP timeout). In a current-thread
+/// Shutting down waits for the last exports (at most the OTLP timeout each). In a current-thread
 /// Tokio runtime the export cannot progress while the runtime's thread waits, so there call
 /// [`shutdown`](Self::shutdown) from `tokio::task::spawn_blocking`, or use a multi-thread
 /// runtime (`#[tokio::main]`'s default).
 #[must_use = "dropping the guard shuts the exporter down"]
 pub struct OtelGuard {
     provider: SdkTracerProvider,
+    meter_provider: SdkMeterProvider,
     shut_down: bool,
 }
 
@@ -120,7 +141,25 @@ impl OtelGuard {
         &self.provider
     }
 
-    /// Exports what is queued and shuts the pipeline down.
+    /// The meter provider (also the global one), to pass to
+    /// [`MetricsHandlerBuilder::meter_provider`](crate::MetricsHandlerBuilder::meter_provider)
+    /// or to flush with `force_flush`.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let telemetry = otel_stats::init_otlp("echo-server")?;
+    /// let handler = otel_stats::MetricsHandler::builder()
+    ///     .meter_provider(telemetry.meter_provider().clone())
+    ///     .build();
+    /// # let _ = handler;
+    /// # Ok(()) }
+    /// ```
+    pub fn meter_provider(&self) -> &SdkMeterProvider {
+        &self.meter_provider
+    }
+
+    /// Exports what is queued and shuts the pipeline down: spans, then metrics (a last
+    /// collection and export). Both are shut down; the first error is returned.
     ///
     /// ```no_run
     /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -131,14 +170,20 @@ impl OtelGuard {
     /// ```
     pub fn shutdown(mut self) -> OTelSdkResult {
         self.shut_down = true;
-        self.provider.shutdown()
+        self.shutdown_both()
+    }
+
+    fn shutdown_both(&self) -> OTelSdkResult {
+        let spans = self.provider.shutdown();
+        let metrics = self.meter_provider.shutdown();
+        spans.and(metrics)
     }
 }
 
 impl Drop for OtelGuard {
     fn drop(&mut self) {
         if !self.shut_down {
-            let _ = self.provider.shutdown();
+            let _ = self.shutdown_both();
         }
     }
 }

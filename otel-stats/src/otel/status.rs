@@ -6,7 +6,7 @@ use crate::event::Side;
 
 /// The name of `code` as the gRPC spec and `rpc.response.status_code` spell it (`"OK"`,
 /// `"INVALID_ARGUMENT"`, ...).
-pub(super) fn code_name(code: Code) -> &'static str {
+pub(crate) fn code_name(code: Code) -> &'static str {
     match code {
         Code::Ok => "OK",
         Code::Cancelled => "CANCELLED",
@@ -32,7 +32,7 @@ pub(super) fn code_name(code: Code) -> &'static str {
 /// gRPC say: any code but `OK` on the client; on the server only the codes that mean the server
 /// failed (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`,
 /// `DATA_LOSS`), not those that blame the request.
-pub(super) fn is_error(side: Side, code: Code) -> bool {
+pub(crate) fn is_error(side: Side, code: Code) -> bool {
     match side {
         Side::Client => code != Code::Ok,
         Side::Server => matches!(

@@ -1,0 +1,261 @@
+//! [`MetricsHandler`]: RPC and connection instruments recorded from the stats events.
+
+use std::sync::Arc;
+
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_semantic_conventions::attribute::{
+    ERROR_TYPE, RPC_METHOD, RPC_RESPONSE_STATUS_CODE, RPC_SYSTEM_NAME,
+};
+
+use super::builder::MetricsHandlerBuilder;
+use super::instruments::{Instruments, SideInstruments};
+use super::methods::Methods;
+use super::state::{ConnMetrics, RpcMetrics};
+use crate::event::{ConnEnd, ConnStats, ConnTagInfo, End, RpcStats, RpcTagInfo, Side};
+use crate::handler::StatsHandler;
+use crate::otel::attributes::{GRPC, push_server};
+use crate::otel::status::{code_name, is_error};
+
+/// gRFC A66's attribute names.
+const GRPC_METHOD: &str = "grpc.method";
+const GRPC_STATUS: &str = "grpc.status";
+const GRPC_TARGET: &str = "grpc.target";
+
+/// A [`StatsHandler`] that records OpenTelemetry metrics for every RPC and connection,
+/// sampled or not.
+///
+/// - **The semantic conventions' RPC metrics**: `rpc.server.call.duration` and
+///   `rpc.client.call.duration`, histograms in seconds with the advisory buckets, with
+///   `rpc.system.name` (`grpc`), `rpc.method` (`package.Service/Method`),
+///   `rpc.response.status_code` (`OK`, `NOT_FOUND`, ...), `error.type` (the code, for a
+///   failed RPC: any code but `OK` on the client, a server fault on the server, as for
+///   spans) and, on the client, `server.address` and `server.port`.
+/// - **gRFC A66's metrics**, [opt-in](MetricsHandlerBuilder::a66), as gRPC's own
+///   OpenTelemetry plugins name them: calls started, duration, and the compressed message
+///   bytes sent and received per call, with `grpc.method`, `grpc.status` and, on the client,
+///   `grpc.target` (the `host:port` the channel was made for).
+/// - **Connection metrics**: connections open (an up-down counter), and per connection its
+///   duration, the bytes read and written (framing and TLS included) and, on the server, the
+///   RPCs it carried.
+///
+/// See [`metrics::names`](crate::metrics::names) for every instrument's name, kind, unit and
+/// attributes.
+///
+/// **Method names.** A server sees whatever method names its callers send. Without an
+/// allow-list or filter, an RPC a server answers `UNIMPLEMENTED` (tonic's answer for a
+/// method none of its services has) is recorded as `_OTHER` / `other`; with
+/// [`methods`](MetricsHandlerBuilder::methods) or
+/// [`method_filter`](MetricsHandlerBuilder::method_filter), every method they do not accept
+/// is. `grpc.server.call.started` is counted before the status is known, so a server with the
+/// A66 instruments facing untrusted callers should give an allow-list.
+///
+/// **Cost.** Instruments are created once, by [`build`](MetricsHandlerBuilder::build). Per
+/// RPC: one context value in `tag_rpc`, an atomic add per message when the A66 size
+/// instruments are on, and the histogram records at `End`. No locks of its own; nothing
+/// blocks.
+///
+/// Composes with the other handlers, as a pair or in a `Vec`; cloning is cheap.
+///
+/// # Examples
+///
+/// Spans and metrics on a server:
+///
+/// ```no_run
+/// use otel_stats::{MetricsHandler, OtelHandler, ServerStatsLayer};
+/// use tonic::transport::{Server, server::TcpIncoming};
+/// # async fn run(routes: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
+///
+/// let stats = ServerStatsLayer::new((OtelHandler::new(), MetricsHandler::new()));
+/// let incoming = stats.incoming(TcpIncoming::bind("127.0.0.1:50051".parse()?)?);
+/// Server::builder()
+///     .layer(stats)
+///     .add_routes(routes)
+///     .serve_with_incoming(incoming)
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MetricsHandler {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    instruments: Instruments,
+    methods: Methods,
+    a66: bool,
+}
+
+impl Default for MetricsHandler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MetricsHandler {
+    /// A handler with the defaults: the global meter provider (as it is now: install it
+    /// first), the semantic conventions' and the connection instruments, no A66 ones.
+    ///
+    /// ```
+    /// let handler = otel_stats::MetricsHandler::new();
+    /// # let _ = handler;
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for a handler with other options.
+    ///
+    /// ```
+    /// let handler = otel_stats::MetricsHandler::builder().a66(true).build();
+    /// # let _ = handler;
+    /// ```
+    pub fn builder() -> MetricsHandlerBuilder {
+        MetricsHandlerBuilder::default()
+    }
+
+    pub(super) fn from_parts(instruments: Instruments, methods: Methods, a66: bool) -> Self {
+        MetricsHandler {
+            inner: Arc::new(Inner {
+                instruments,
+                methods,
+                a66,
+            }),
+        }
+    }
+
+    fn end_rpc(&self, state: &RpcMetrics, end: &End<'_>) {
+        let instruments = self.inner.instruments.side(state.side);
+        let seconds = end
+            .end_time
+            .duration_since(end.begin_time)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let method = state.method.at_end(end.code);
+        let code = code_name(end.code);
+
+        let mut attrs = Vec::with_capacity(4 + state.server.len());
+        attrs.extend([
+            KeyValue::new(RPC_SYSTEM_NAME, GRPC),
+            KeyValue::new(RPC_METHOD, method.semconv()),
+            KeyValue::new(RPC_RESPONSE_STATUS_CODE, code),
+        ]);
+        if is_error(state.side, end.code) {
+            attrs.push(KeyValue::new(ERROR_TYPE, code));
+        }
+        attrs.extend(state.server.iter().cloned());
+        instruments.call_duration.record(seconds, &attrs);
+
+        if let Some(a66) = &instruments.a66 {
+            attrs.clear();
+            attrs.extend([
+                KeyValue::new(GRPC_METHOD, method.a66()),
+                KeyValue::new(GRPC_STATUS, code),
+            ]);
+            attrs.extend(state.target.iter().cloned());
+            a66.duration.record(seconds, &attrs);
+            if let Some(call) = &a66.call_duration {
+                call.record(seconds, &attrs);
+            }
+            let (sent, rcvd) = state.sizes();
+            a66.sent.record(sent, &attrs);
+            a66.rcvd.record(rcvd, &attrs);
+        }
+    }
+
+    fn end_conn(&self, instruments: &SideInstruments, state: &ConnMetrics, end: &ConnEnd) {
+        let Some(conn) = &instruments.conn else {
+            return;
+        };
+        let attrs = &conn.attributes;
+        if state.close() {
+            conn.open.add(-1, attrs);
+        }
+        let seconds = end
+            .end_time
+            .duration_since(end.begin_time)
+            .unwrap_or_default()
+            .as_secs_f64();
+        conn.duration.record(seconds, attrs);
+        conn.bytes_read.record(end.bytes_read, attrs);
+        conn.bytes_written.record(end.bytes_written, attrs);
+        if let Some(rpcs) = &conn.rpcs {
+            rpcs.record(state.rpcs(), attrs);
+        }
+    }
+}
+
+impl StatsHandler for MetricsHandler {
+    fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+        let inner = &*self.inner;
+        let side = info.side();
+        let method = inner.methods.classify(info.full_method(), side);
+        let (mut server, mut target) = (Vec::new(), None);
+        match side {
+            Side::Server => {
+                // A server RPC's context derives from its connection's.
+                if let Some(conn) = cx.get::<ConnMetrics>().filter(|c| c.side == Side::Server) {
+                    conn.add_rpc();
+                }
+            }
+            Side::Client => {
+                push_server(&mut server, info.authority());
+                if inner.a66 {
+                    target = info
+                        .authority()
+                        .map(|a| KeyValue::new(GRPC_TARGET, a.to_owned()));
+                }
+            }
+        }
+        if let Some(a66) = &inner.instruments.side(side).a66 {
+            let mut attrs = Vec::with_capacity(2);
+            attrs.push(KeyValue::new(GRPC_METHOD, method.a66()));
+            attrs.extend(target.iter().cloned());
+            a66.started.add(1, &attrs);
+        }
+        cx.with_value(RpcMetrics::new(side, method, server, target))
+    }
+
+    fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+        match stats {
+            RpcStats::End(end) => {
+                if let Some(state) = cx.get::<RpcMetrics>() {
+                    self.end_rpc(state, end);
+                }
+            }
+            RpcStats::OutPayload(p) if self.inner.a66 => {
+                if let Some(state) = cx.get::<RpcMetrics>() {
+                    state.add_sent(p.compressed_length);
+                }
+            }
+            RpcStats::InPayload(p) if self.inner.a66 => {
+                if let Some(state) = cx.get::<RpcMetrics>() {
+                    state.add_rcvd(p.compressed_length);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+        if self.inner.instruments.side(info.side).conn.is_none() {
+            return cx;
+        }
+        cx.with_value(ConnMetrics::new(info.side))
+    }
+
+    fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+        let Some(state) = cx.get::<ConnMetrics>() else {
+            return;
+        };
+        let instruments = self.inner.instruments.side(state.side);
+        match stats {
+            ConnStats::Begin(_) => {
+                if let Some(conn) = instruments.conn.as_ref().filter(|_| state.open()) {
+                    conn.open.add(1, &conn.attributes);
+                }
+            }
+            ConnStats::End(end) => self.end_conn(instruments, state, end),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! What the handler keeps in an RPC's or a connection's [`Context`](opentelemetry::Context):
+//! decided once when it is tagged, updated with atomics, read at its end. No locks.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use opentelemetry::KeyValue;
+
+use super::methods::Method;
+use crate::event::Side;
+
+/// One RPC's metrics state.
+#[derive(Debug)]
+pub(super) struct RpcMetrics {
+    pub(super) side: Side,
+    pub(super) method: Method,
+    /// `server.address` and `server.port` (client side).
+    pub(super) server: Vec<KeyValue>,
+    /// `grpc.target` (client side, with the A66 instruments).
+    pub(super) target: Option<KeyValue>,
+    /// Compressed message bytes sent and received (counted only for the A66 instruments).
+    sent: AtomicU64,
+    rcvd: AtomicU64,
+}
+
+impl RpcMetrics {
+    pub(super) fn new(
+        side: Side,
+        method: Method,
+        server: Vec<KeyValue>,
+        target: Option<KeyValue>,
+    ) -> Self {
+        RpcMetrics {
+            side,
+            method,
+            server,
+            target,
+            sent: AtomicU64::new(0),
+            rcvd: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn add_sent(&self, bytes: usize) {
+        self.sent.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(super) fn add_rcvd(&self, bytes: usize) {
+        self.rcvd.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes sent and received so far.
+    pub(super) fn sizes(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.rcvd.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One connection's metrics state.
+#[derive(Debug)]
+pub(super) struct ConnMetrics {
+    pub(super) side: Side,
+    /// Whether `ConnBegin` counted the connection as open, so `ConnEnd` counts it closed once.
+    open: AtomicBool,
+    /// Server RPCs the connection carried.
+    rpcs: AtomicU64,
+}
+
+impl ConnMetrics {
+    pub(super) fn new(side: Side) -> Self {
+        ConnMetrics {
+            side,
+            open: AtomicBool::new(false),
+            rpcs: AtomicU64::new(0),
+        }
+    }
+
+    /// Marks the connection open; `false` if it already was.
+    pub(super) fn open(&self) -> bool {
+        !self.open.swap(true, Ordering::Relaxed)
+    }
+
+    /// Marks the connection closed; `false` if it was not open.
+    pub(super) fn close(&self) -> bool {
+        self.open.swap(false, Ordering::Relaxed)
+    }
+
+    pub(super) fn add_rpc(&self) {
+        self.rpcs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn rpcs(&self) -> u64 {
+        self.rpcs.load(Ordering::Relaxed)
+    }
+}
