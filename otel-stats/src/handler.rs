@@ -63,6 +63,13 @@ pub trait StatsHandler: Send + Sync + 'static {
     fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
         let _ = (cx, stats);
     }
+
+    /// Whether this handler uses the `InPayload`/`OutPayload` events (asked once per RPC).
+    /// When no handler does, the layers do not look for message boundaries at all, which is
+    /// most of what a long stream costs them; `End::frame_error` is then never set.
+    fn wants_payloads(&self) -> bool {
+        true
+    }
 }
 
 /// A handler that does nothing: the cost of the layers themselves.
@@ -71,6 +78,10 @@ pub struct NoopHandler;
 
 impl StatsHandler for NoopHandler {
     fn handle_rpc(&self, _cx: &Context, _stats: &RpcStats<'_>) {}
+
+    fn wants_payloads(&self) -> bool {
+        false
+    }
 }
 
 /// Runs `f`, containing a panic: a stats hook must never take the RPC down.
@@ -108,6 +119,11 @@ pub(crate) fn handle_conn<H: StatsHandler + ?Sized>(h: &H, cx: &Context, stats: 
     guard(|| h.handle_conn(cx, stats));
 }
 
+/// A handler that panics is taken to want payloads: the events still come, as before.
+pub(crate) fn wants_payloads<H: StatsHandler + ?Sized>(h: &H) -> bool {
+    guard(|| h.wants_payloads()).unwrap_or(true)
+}
+
 /// Two handlers, called in order, the context of the first's `tag_*` passed to the second's,
 /// like grpc-go's combined handlers. Nest pairs, or use a `Vec`, for more.
 impl<A: StatsHandler, B: StatsHandler> StatsHandler for (A, B) {
@@ -129,6 +145,10 @@ impl<A: StatsHandler, B: StatsHandler> StatsHandler for (A, B) {
     fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
         handle_conn(&self.0, cx, stats);
         handle_conn(&self.1, cx, stats);
+    }
+
+    fn wants_payloads(&self) -> bool {
+        wants_payloads(&self.0) || wants_payloads(&self.1)
     }
 }
 
@@ -160,6 +180,10 @@ impl<H: StatsHandler> StatsHandler for Vec<H> {
     fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
         self.iter().for_each(|h| handle_conn(h, cx, stats));
     }
+
+    fn wants_payloads(&self) -> bool {
+        self.iter().any(|h| wants_payloads(h))
+    }
 }
 
 macro_rules! forward_handler {
@@ -176,6 +200,9 @@ macro_rules! forward_handler {
             }
             fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
                 (**self).handle_conn(cx, stats)
+            }
+            fn wants_payloads(&self) -> bool {
+                (**self).wants_payloads()
             }
         }
     )*};

@@ -19,13 +19,15 @@ use std::any::Any;
 use std::error::Error as StdError;
 use std::time::{Duration, Instant};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use percent_encoding::percent_decode;
 use tonic::Code;
 
-const GRPC_STATUS: &str = "grpc-status";
-const GRPC_MESSAGE: &str = "grpc-message";
-const GRPC_TIMEOUT: &str = "grpc-timeout";
+// Looked up on every RPC: as `HeaderName`s, a lookup skips parsing and validating the name.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 
 /// Timers fire on millisecond ticks and the peer's deadline clock started a little before ours
 /// (tonic's server timeout runs outside the layer; a client deadline is set before the call),
@@ -52,9 +54,9 @@ impl FinalStatus {
 /// decided as tonic decides it for the application: an unparseable `grpc-status` is
 /// `UNKNOWN`, and so is a `grpc-message` that does not percent-decode to UTF-8.
 pub(crate) fn from_headers(headers: &HeaderMap) -> Option<FinalStatus> {
-    let raw = headers.get(GRPC_STATUS)?;
+    let raw = headers.get(&GRPC_STATUS)?;
     let code = parse_code(raw.as_bytes()).unwrap_or(Code::Unknown);
-    let Some(message) = headers.get(GRPC_MESSAGE) else {
+    let Some(message) = headers.get(&GRPC_MESSAGE) else {
         return Some(FinalStatus::new(code, ""));
     };
     Some(match percent_decode(message.as_bytes()).decode_utf8() {
@@ -77,7 +79,7 @@ fn parse_code(raw: &[u8]) -> Option<Code> {
 
 /// The `grpc-timeout` of a request: at most 8 digits and a unit (`H M S m u n`).
 pub(crate) fn timeout(headers: &HeaderMap) -> Option<Duration> {
-    let raw = headers.get(GRPC_TIMEOUT)?.as_bytes();
+    let raw = headers.get(&GRPC_TIMEOUT)?.as_bytes();
     let (&unit, digits) = raw.split_last()?;
     if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
         return None;

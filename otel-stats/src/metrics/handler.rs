@@ -216,6 +216,11 @@ impl StatsHandler for MetricsHandler {
         cx.with_value(RpcMetrics::new(side, method, server, target))
     }
 
+    fn wants_payloads(&self) -> bool {
+        // Only A66's message-size instruments use them.
+        self.inner.a66
+    }
+
     fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
         match stats {
             RpcStats::End(end) => {

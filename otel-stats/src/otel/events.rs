@@ -43,9 +43,20 @@ pub(super) fn message(p: &Payload) -> Vec<KeyValue> {
 
 pub(super) fn header(h: &Header<'_>) -> Vec<KeyValue> {
     vec![
-        KeyValue::new(COMPRESSION, h.compression.unwrap_or("identity").to_owned()),
+        KeyValue::new(COMPRESSION, compression(h.compression)),
         KeyValue::new(METADATA_ENTRIES, h.metadata.len() as i64),
     ]
+}
+
+/// The encodings gRPC implementations use come from static strings; others are copied.
+fn compression(encoding: Option<&str>) -> opentelemetry::Value {
+    match encoding {
+        None | Some("identity") => "identity".into(),
+        Some("gzip") => "gzip".into(),
+        Some("deflate") => "deflate".into(),
+        Some("zstd") => "zstd".into(),
+        Some(other) => other.to_owned().into(),
+    }
 }
 
 pub(super) fn trailer(t: &Trailer<'_>) -> Vec<KeyValue> {

@@ -302,6 +302,10 @@ impl StatsHandler for OtelHandler {
         }
     }
 
+    fn wants_payloads(&self) -> bool {
+        self.config.message_events
+    }
+
     fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
         if !self.config.connection_spans {
             return cx;

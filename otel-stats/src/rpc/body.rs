@@ -1,6 +1,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -94,8 +95,14 @@ impl<H: StatsHandler> BodyStats<H> {
             decoder,
             ..
         } = self;
+        if !rpc.wants_payloads() {
+            return;
+        }
+        // One clock read per DATA frame: the messages in it arrived together.
+        let mut now = None;
         let result = decoder.decode(data, |message| {
-            rpc.payload(*dir, *seq, message);
+            let time = *now.get_or_insert_with(SystemTime::now);
+            rpc.payload(*dir, *seq, message, time);
             *seq += 1;
         });
         if let Err(e) = result {
@@ -104,6 +111,9 @@ impl<H: StatsHandler> BodyStats<H> {
     }
 
     fn stream_done(&mut self) {
+        if !self.rpc.wants_payloads() {
+            return;
+        }
         if let Err(e) = self.decoder.finish() {
             self.rpc.frame_error(e);
         }
@@ -123,7 +133,15 @@ impl<H: StatsHandler> BodyStats<H> {
         }
     }
 
-    fn observe<E: 'static>(&mut self, frame: &Option<Result<Frame<Bytes>, E>>) {
+    /// Reports what the frame holds; `end_of_stream` says no frame follows it.
+    fn observe<E: 'static>(
+        &mut self,
+        frame: &Option<Result<Frame<Bytes>, E>>,
+        end_of_stream: bool,
+    ) {
+        if end_of_stream && !self.ends_rpc {
+            self.rpc.request_done();
+        }
         match frame {
             Some(Ok(frame)) => {
                 self.flush_header();
@@ -170,10 +188,11 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
         if let Some(stats) = this.stats {
-            stats.observe(&frame);
+            let end_of_stream = frame.is_none() || this.inner.is_end_stream();
+            stats.observe(&frame, end_of_stream);
         }
         Poll::Ready(frame)
     }
@@ -205,6 +224,7 @@ mod tests {
     struct Counter {
         payloads: AtomicUsize,
         ends: AtomicUsize,
+        ignores_payloads: bool,
     }
 
     impl StatsHandler for Counter {
@@ -214,6 +234,10 @@ mod tests {
                 RpcStats::End(_) => self.ends.fetch_add(1, Ordering::Relaxed),
                 _ => 0,
             };
+        }
+
+        fn wants_payloads(&self) -> bool {
+            !self.ignores_payloads
         }
     }
 
@@ -251,6 +275,27 @@ mod tests {
             prop_assert!(handler.payloads.load(Ordering::Relaxed) <= total / 5);
             prop_assert_eq!(handler.ends.load(Ordering::Relaxed), 1);
         }
+    }
+
+    #[test]
+    fn a_handler_that_ignores_payloads_is_not_told_of_them() {
+        let handler = Arc::new(Counter {
+            ignores_payloads: true,
+            ..Counter::default()
+        });
+        let message = vec![0, 0, 0, 0, 1, 7];
+        let inner = StreamBody::new(futures_util::stream::iter(frames(std::slice::from_ref(
+            &message,
+        ))));
+        let body = StatsBody::response(inner, rpc(&handler), Direction::In, None);
+        let collected = body.collect().now_or_never().unwrap().unwrap().to_bytes();
+        assert_eq!(&collected[..], &message[..], "the bytes still pass");
+        assert_eq!(handler.payloads.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            handler.ends.load(Ordering::Relaxed),
+            1,
+            "the RPC still ends"
+        );
     }
 
     #[test]

@@ -124,12 +124,15 @@ fn on_response<B: Body, H: StatsHandler>(
         rpc.end(status::from_http(response.status()), None);
         return response.map(StatsBody::passthrough);
     }
+    // The server reports `OutHeader` where grpc-go does, just before the first message: a
+    // request message read meanwhile comes first. Once the request stream is complete no
+    // such message can come, so the headers are reported now, without keeping a copy.
     let pending_header = match rpc.side() {
-        Side::Client => {
+        Side::Server if !rpc.is_request_done() => Some(headers.clone()),
+        _ => {
             rpc.header(dir, headers);
             None
         }
-        Side::Server => Some(headers.clone()),
     };
     response.map(|body| StatsBody::response(body, rpc, dir, pending_header))
 }

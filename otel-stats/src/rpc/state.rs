@@ -34,6 +34,10 @@ pub(crate) struct RpcState<H> {
     started: Instant,
     timeout: Option<Duration>,
     ended: AtomicBool,
+    /// The request stream is complete: no request message can come any more.
+    request_done: AtomicBool,
+    /// Some handler uses payload events (so the bodies look for message boundaries).
+    payloads: bool,
     frame_error: OnceLock<FrameError>,
 }
 
@@ -49,6 +53,7 @@ pub(crate) struct RpcInfo {
 impl<H: StatsHandler> RpcState<H> {
     pub(crate) fn new(handler: Arc<H>, cx: Context, info: RpcInfo) -> Self {
         RpcState {
+            payloads: handler::wants_payloads(&*handler),
             handler,
             cx,
             side: info.side,
@@ -59,8 +64,13 @@ impl<H: StatsHandler> RpcState<H> {
             started: Instant::now(),
             timeout: info.timeout,
             ended: AtomicBool::new(false),
+            request_done: AtomicBool::new(false),
             frame_error: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn wants_payloads(&self) -> bool {
+        self.payloads
     }
 
     pub(crate) fn side(&self) -> Side {
@@ -92,7 +102,7 @@ impl<H: StatsHandler> RpcState<H> {
             side: self.side,
             full_method: self.path.path(),
             compression: metadata
-                .get("grpc-encoding")
+                .get(&status::GRPC_ENCODING)
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| *v != "identity"),
             metadata,
@@ -106,7 +116,7 @@ impl<H: StatsHandler> RpcState<H> {
         });
     }
 
-    pub(crate) fn payload(&self, dir: Direction, seq: u64, message: Message) {
+    pub(crate) fn payload(&self, dir: Direction, seq: u64, message: Message, time: SystemTime) {
         let size = message.len as usize;
         let payload = Payload {
             side: self.side,
@@ -116,7 +126,7 @@ impl<H: StatsHandler> RpcState<H> {
             compressed_length: size,
             wire_length: message.wire_len(),
             data: message.data,
-            time: SystemTime::now(),
+            time,
         };
         self.emit(&match dir {
             Direction::In => RpcStats::InPayload(payload),
@@ -135,6 +145,16 @@ impl<H: StatsHandler> RpcState<H> {
             Direction::In => RpcStats::InTrailer(trailer),
             Direction::Out => RpcStats::OutTrailer(trailer),
         });
+    }
+
+    /// Notes that the request stream is complete (its body ended).
+    pub(crate) fn request_done(&self) {
+        self.request_done.store(true, Ordering::Release);
+    }
+
+    /// Whether the request stream is complete.
+    pub(crate) fn is_request_done(&self) -> bool {
+        self.request_done.load(Ordering::Acquire)
     }
 
     pub(crate) fn frame_error(&self, error: FrameError) {
