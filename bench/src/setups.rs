@@ -1,0 +1,177 @@
+//! The set-ups: how each instruments the server (in the child process) and the client (in
+//! the parent).
+
+use std::future::Future;
+
+use demo::echo::Echo;
+use opentelemetry::trace::{SpanKind, TracerProvider as _};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use otel_stats::{NoopHandler, OtelHandler, ServerStatsLayer};
+use tokio::net::TcpListener;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tracing::Dispatch;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::Layer as _;
+
+use crate::naive::NaiveLayer;
+use crate::telemetry::Telemetry;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setup {
+    Bare,
+    Noop,
+    OtelAll,
+    OtelNoMsg,
+    OtelUnsampled,
+    Naive,
+    TonicTracingOtel,
+    TowerHttp,
+    TowerOtel,
+}
+
+pub const ALL: [Setup; 9] = [
+    Setup::Bare,
+    Setup::Noop,
+    Setup::OtelAll,
+    Setup::OtelNoMsg,
+    Setup::OtelUnsampled,
+    Setup::Naive,
+    Setup::TonicTracingOtel,
+    Setup::TowerHttp,
+    Setup::TowerOtel,
+];
+
+impl Setup {
+    pub fn name(self) -> &'static str {
+        match self {
+            Setup::Bare => "bare-tonic",
+            Setup::Noop => "otel-stats-noop",
+            Setup::OtelAll => "otel-stats-sampled-all-events",
+            Setup::OtelNoMsg => "otel-stats-sampled-no-msg-events",
+            Setup::OtelUnsampled => "otel-stats-unsampled",
+            Setup::Naive => "naive-floor-1-span",
+            Setup::TonicTracingOtel => "tonic-tracing-opentelemetry",
+            Setup::TowerHttp => "tower-http-trace+tracing-otel",
+            Setup::TowerOtel => "tower-otel",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Setup> {
+        ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// Whether the set-up has an OpenTelemetry pipeline (and with which sampler).
+    pub fn sampler(self) -> Option<Sampler> {
+        match self {
+            Setup::Bare | Setup::Noop => None,
+            Setup::OtelUnsampled => Some(Sampler::ParentBased(Box::new(Sampler::AlwaysOff))),
+            _ => Some(Sampler::AlwaysOn),
+        }
+    }
+
+    pub fn telemetry(self, otlp: &str, service: &str, queue: usize) -> Option<Telemetry> {
+        self.sampler().map(|s| Telemetry::new(otlp, service, s, queue))
+    }
+
+    fn uses_tracing(self) -> bool {
+        matches!(
+            self,
+            Setup::TonicTracingOtel | Setup::TowerHttp | Setup::TowerOtel
+        )
+    }
+}
+
+pub fn otel_handler(setup: Setup, provider: &SdkTracerProvider) -> OtelHandler {
+    OtelHandler::builder()
+        .tracer_provider(provider.clone())
+        .message_events(setup != Setup::OtelNoMsg)
+        .header_events(true)
+        .build()
+}
+
+/// A `tracing` subscriber exporting to `provider` through `tracing-opentelemetry`, enabled
+/// for the peers' spans only (h2, hyper and tonic's own `trace!`s stay off, as anyone would
+/// configure it in production).
+pub fn tracing_dispatch(setup: Setup, provider: &SdkTracerProvider) -> Option<Dispatch> {
+    if !setup.uses_tracing() {
+        return None;
+    }
+    let targets = Targets::new()
+        // tracing-opentelemetry-instrumentation-sdk (tonic-tracing-opentelemetry's spans)
+        .with_target("otel::tracing", tracing::Level::TRACE)
+        // TraceLayer's spans are at DEBUG by default
+        .with_target("tower_http", tracing::Level::DEBUG)
+        .with_target("tower_otel", tracing::Level::TRACE);
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("bench"))
+        .with_filter(targets);
+    Some(Dispatch::new(tracing_subscriber::registry().with(layer)))
+}
+
+/// Serves the echo service with `setup`'s server-side instrumentation until `shutdown`.
+pub async fn serve(
+    setup: Setup,
+    listener: TcpListener,
+    provider: Option<SdkTracerProvider>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let provider = || provider.clone().expect("provider");
+    match setup {
+        Setup::Bare => {
+            Server::builder()
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Setup::Noop => {
+            let stats = ServerStatsLayer::new(NoopHandler);
+            let incoming = stats.incoming(incoming);
+            Server::builder()
+                .layer(stats)
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled => {
+            let stats = ServerStatsLayer::new(otel_handler(setup, &provider()));
+            let incoming = stats.incoming(incoming);
+            Server::builder()
+                .layer(stats)
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Setup::Naive => {
+            Server::builder()
+                .layer(NaiveLayer::new(provider().tracer("naive"), SpanKind::Server))
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Setup::TonicTracingOtel => {
+            use tonic_tracing_opentelemetry::middleware::{filters, server};
+            Server::builder()
+                .layer(server::OtelGrpcLayer::default().filter(filters::reject_healthcheck))
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Setup::TowerHttp => {
+            Server::builder()
+                .layer(tower_http::trace::TraceLayer::new_for_grpc())
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        Setup::TowerOtel => {
+            Server::builder()
+                .layer(tower_otel::trace::GrpcLayer::server(tracing::Level::INFO))
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    }
+}
