@@ -29,10 +29,15 @@ const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 
-/// Timers fire on millisecond ticks and the peer's deadline clock started a little before ours
-/// (tonic's server timeout runs outside the layer; a client deadline is set before the call),
-/// so a drop this close to the deadline is the deadline.
-const DEADLINE_SLACK: Duration = Duration::from_millis(2);
+/// How close to its deadline a drop counts as the deadline: a tenth of the timeout, between
+/// 2 and 20 ms. The peer's deadline clock started before ours (a client sets its deadline
+/// before the request leaves; tonic's server timer runs outside the layer), timers fire on
+/// millisecond ticks, and a client's reset reaches the server a network hop after the
+/// client's timer fired while the request itself arrived a hop late too, so a cut that comes
+/// just before our reading of the deadline is that deadline.
+fn deadline_slack(timeout: Duration) -> Duration {
+    (timeout / 10).clamp(Duration::from_millis(2), Duration::from_millis(20))
+}
 
 /// A final status: the code and the decoded message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +105,7 @@ pub(crate) fn timeout(headers: &HeaderMap) -> Option<Duration> {
 
 /// Whether the deadline of an RPC that started at `started` with `timeout` has passed.
 pub(crate) fn deadline_passed(started: Instant, timeout: Option<Duration>) -> bool {
-    timeout.is_some_and(|t| started.elapsed() + DEADLINE_SLACK >= t)
+    timeout.is_some_and(|t| started.elapsed() + deadline_slack(t) >= t)
 }
 
 /// The status of an RPC dropped before it had one.
@@ -268,6 +273,22 @@ mod tests {
         assert_eq!(t(b"5x"), None);
         assert_eq!(t(b"m"), None);
         assert_eq!(timeout(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn deadline_slack_is_a_tenth_within_bounds() {
+        assert_eq!(
+            deadline_slack(Duration::from_millis(5)),
+            Duration::from_millis(2)
+        );
+        assert_eq!(
+            deadline_slack(Duration::from_millis(50)),
+            Duration::from_millis(5)
+        );
+        assert_eq!(
+            deadline_slack(Duration::from_secs(30)),
+            Duration::from_millis(20)
+        );
     }
 
     #[test]
