@@ -10,13 +10,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::otel::TestServer;
+use common::PATIENCE;
+use common::otel::{TestServer, unary_traffic};
 use common::otlp::{Receiver, nothing_listening};
-use common::{PATIENCE, req};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use otel_stats::OtelHandler;
-use tokio::task::JoinSet;
 
 const QUEUE: usize = 128;
 const BATCH: usize = 32;
@@ -42,26 +41,6 @@ fn pipeline(endpoint: &str) -> SdkTracerProvider {
         .build()
 }
 
-/// Sends `n` unary RPCs, 16 at a time, through an uninstrumented client to a server traced
-/// into `provider`, and fails unless every one succeeds.
-async fn traffic(server: &TestServer, n: usize) {
-    let client = server.client(otel_stats::NoopHandler).await;
-    let mut running = JoinSet::new();
-    for i in 0..n {
-        if running.len() >= 16 {
-            running.join_next().await.unwrap().unwrap();
-        }
-        let mut client = client.clone();
-        running.spawn(async move {
-            let reply = client.unary_echo(req(&format!("m{i}"))).await;
-            assert_eq!(reply.unwrap().into_inner().message, format!("m{i}"));
-        });
-    }
-    while let Some(done) = running.join_next().await {
-        done.unwrap();
-    }
-}
-
 /// Shuts the pipeline down off the runtime (it blocks on the last export), within patience.
 async fn shut_down(provider: SdkTracerProvider) {
     let shutdown = tokio::task::spawn_blocking(move || provider.shutdown());
@@ -81,7 +60,7 @@ async fn an_unreachable_collector_costs_the_rpcs_nothing() {
             .build(),
     )
     .await;
-    traffic(&server, 1_000).await;
+    unary_traffic(&server, 1_000).await;
     server.stop().await;
     shut_down(provider).await;
 }
@@ -98,7 +77,7 @@ async fn a_stuck_collector_holds_nothing_up_and_the_queue_bounds_what_is_kept() 
     .await;
 
     // 1,000 RPCs make 1,000 server spans; the collector answers none of them meanwhile.
-    traffic(&server, 1_000).await;
+    unary_traffic(&server, 1_000).await;
     assert!(
         receiver.spans().is_empty(),
         "the collector accepted nothing yet"
@@ -142,7 +121,7 @@ async fn a_flapping_collector_loses_only_what_it_refused() {
     // While the collector refuses exports, RPCs go on.
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while receiver.calls() < 3 {
-        traffic(&server, 20).await;
+        unary_traffic(&server, 20).await;
         assert!(
             tokio::time::Instant::now() < deadline,
             "the exporter kept trying"
@@ -150,7 +129,7 @@ async fn a_flapping_collector_loses_only_what_it_refused() {
     }
     // Back to normal: every span from now on arrives.
     let before = receiver.spans().len();
-    traffic(&server, 50).await;
+    unary_traffic(&server, 50).await;
     server.stop().await;
     shut_down(provider).await;
     let after = receiver.spans().len();

@@ -5,8 +5,10 @@
 //! attributes after the semantic conventions (`attributes.rs`), the span events
 //! (`events.rs`), which codes are errors (`status.rs`), propagation through gRPC metadata
 //! (`propagation.rs`), ready filters (`filters.rs`) and, with the `otlp` feature, the
-//! one-call OTLP setup (`setup.rs`).
+//! one-call OTLP setup (`setup.rs`) with its accounting of lost spans (`accounting.rs`).
 
+#[cfg(feature = "otlp")]
+mod accounting;
 pub(crate) mod attributes;
 pub(crate) mod builder;
 mod events;
@@ -17,6 +19,8 @@ mod propagation;
 mod setup;
 pub(crate) mod status;
 
+#[cfg(feature = "otlp")]
+pub use accounting::ExportStats;
 pub use builder::OtelHandlerBuilder;
 pub use handler::OtelHandler;
 #[cfg(feature = "otlp")]

@@ -2,6 +2,7 @@
 //! configured from the `OTEL_*` environment variables.
 
 use std::fmt;
+use std::sync::Arc;
 
 use opentelemetry::global;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
@@ -10,7 +11,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfig, BatchSpanProcessor, SdkTracerProvider};
+
+use super::accounting::{Counters, CountingExporter, CountingProcessor, ExportStats};
 
 /// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP/gRPC, and
 /// returns a guard that flushes it.
@@ -61,8 +64,23 @@ pub fn init_otlp(service_name: &str) -> Result<OtelGuard, ExporterBuildError> {
         meters = meters.with_periodic_exporter(MetricExporter::builder().with_tonic().build()?);
     }
     let meter_provider = meters.build();
+    // The batch processor as `with_batch_exporter` makes it (OTEL_BSP_* apply), between
+    // counters of what ends and what the collector takes.
+    let config = BatchConfig::default();
+    // The same sizes the SDK read for `config` (its fields are private).
+    let capacity =
+        env_u64("OTEL_BSP_MAX_QUEUE_SIZE", 2048) + env_u64("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512);
+    let counters = Counters::new(capacity);
+    let exporter = CountingExporter {
+        inner: exporter,
+        counters: Arc::clone(&counters),
+    };
+    let processor = CountingProcessor {
+        inner: BatchSpanProcessor::new(exporter, config),
+        counters: Arc::clone(&counters),
+    };
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(processor)
         .with_resource(resource)
         .build();
     global::set_tracer_provider(provider.clone());
@@ -73,8 +91,17 @@ pub fn init_otlp(service_name: &str) -> Result<OtelGuard, ExporterBuildError> {
     Ok(OtelGuard {
         provider,
         meter_provider,
+        counters,
         shut_down: false,
     })
+}
+
+/// A number from the environment, or `default` when it is absent or not a number.
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
 }
 
 /// `false` when `OTEL_METRICS_EXPORTER` is `none`.
@@ -112,6 +139,7 @@ fn propagator_from_env() -> Option<TextMapCompositePropagator> {
 pub struct OtelGuard {
     provider: SdkTracerProvider,
     meter_provider: SdkMeterProvider,
+    counters: Arc<Counters>,
     shut_down: bool,
 }
 
@@ -158,6 +186,22 @@ impl OtelGuard {
         &self.meter_provider
     }
 
+    /// What happened to the sampled spans so far: ended, exported, failed, dropped. Spans
+    /// that are lost are also reported on stderr, at most one line every 10 seconds, and once
+    /// more at shutdown.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let telemetry = otel_stats::init_otlp("echo-server")?;
+    /// let _ = telemetry.tracer_provider().force_flush();
+    /// let stats = telemetry.export_stats();
+    /// println!("{stats}; {} lost", stats.failed + stats.dropped());
+    /// # Ok(()) }
+    /// ```
+    pub fn export_stats(&self) -> ExportStats {
+        self.counters.stats()
+    }
+
     /// Exports what is queued and shuts the pipeline down: spans, then metrics (a last
     /// collection and export). Both are shut down; the first error is returned.
     ///
@@ -175,6 +219,7 @@ impl OtelGuard {
 
     fn shutdown_both(&self) -> OTelSdkResult {
         let spans = self.provider.shutdown();
+        self.counters.final_report();
         let metrics = self.meter_provider.shutdown();
         spans.and(metrics)
     }

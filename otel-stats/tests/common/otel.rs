@@ -17,6 +17,7 @@ use otel_stats::{
     StatsHandler,
 };
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
@@ -229,4 +230,24 @@ pub fn wanting(message: &str, code: Code) -> Request<super::EchoRequest> {
         .metadata_mut()
         .insert(WANT_CODE, (code as i32).to_string().parse().unwrap());
     request
+}
+
+/// Sends `n` unary RPCs, 16 at a time, through a client without stats, and fails unless
+/// every one succeeds.
+pub async fn unary_traffic(server: &TestServer, n: usize) {
+    let client = server.client(otel_stats::NoopHandler).await;
+    let mut running = JoinSet::new();
+    for i in 0..n {
+        if running.len() >= 16 {
+            running.join_next().await.unwrap().unwrap();
+        }
+        let mut client = client.clone();
+        running.spawn(async move {
+            let reply = client.unary_echo(super::req(&format!("m{i}"))).await;
+            assert_eq!(reply.unwrap().into_inner().message, format!("m{i}"));
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        done.unwrap();
+    }
 }

@@ -87,6 +87,17 @@ impl Receiver {
         Self::serve(TcpListener::from_std(listener).unwrap(), State::default())
     }
 
+    /// A receiver holding every export until [`open`](Self::open), on a listener bound
+    /// beforehand.
+    pub async fn stuck_on(listener: std::net::TcpListener) -> Receiver {
+        listener.set_nonblocking(true).unwrap();
+        let state = State {
+            gate: Some(Semaphore::new(0)),
+            ..State::default()
+        };
+        Self::serve(TcpListener::from_std(listener).unwrap(), state)
+    }
+
     async fn with_state(state: State) -> Receiver {
         Self::serve(TcpListener::bind("127.0.0.1:0").await.unwrap(), state)
     }
