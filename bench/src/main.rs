@@ -368,6 +368,10 @@ fn run_one(
                 let h = setups::otel_handler(setup, provider.as_ref().unwrap());
                 go!(ClientStatsLayer::new(h).layer(channel))
             }
+            Setup::MetricsUnsampled => {
+                let h = setups::metrics_and_unsampled(provider.as_ref().unwrap());
+                go!(ClientStatsLayer::new(h).layer(channel))
+            }
             Setup::Naive => {
                 let tracer = provider.as_ref().unwrap().tracer("naive");
                 go!(naive::NaiveLayer::new(tracer, SpanKind::Client).layer(channel))

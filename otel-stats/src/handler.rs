@@ -64,10 +64,12 @@ pub trait StatsHandler: Send + Sync + 'static {
         let _ = (cx, stats);
     }
 
-    /// Whether this handler uses the `InPayload`/`OutPayload` events (asked once per RPC).
+    /// Whether this handler uses the `InPayload`/`OutPayload` events of the RPC whose
+    /// context (what `tag_rpc` returned) is `cx`; asked once per RPC, right after `tag_rpc`.
     /// When no handler does, the layers do not look for message boundaries at all, which is
     /// most of what a long stream costs them; `End::frame_error` is then never set.
-    fn wants_payloads(&self) -> bool {
+    fn wants_payloads(&self, cx: &Context) -> bool {
+        let _ = cx;
         true
     }
 }
@@ -79,7 +81,7 @@ pub struct NoopHandler;
 impl StatsHandler for NoopHandler {
     fn handle_rpc(&self, _cx: &Context, _stats: &RpcStats<'_>) {}
 
-    fn wants_payloads(&self) -> bool {
+    fn wants_payloads(&self, _cx: &Context) -> bool {
         false
     }
 }
@@ -120,8 +122,8 @@ pub(crate) fn handle_conn<H: StatsHandler + ?Sized>(h: &H, cx: &Context, stats: 
 }
 
 /// A handler that panics is taken to want payloads: the events still come, as before.
-pub(crate) fn wants_payloads<H: StatsHandler + ?Sized>(h: &H) -> bool {
-    guard(|| h.wants_payloads()).unwrap_or(true)
+pub(crate) fn wants_payloads<H: StatsHandler + ?Sized>(h: &H, cx: &Context) -> bool {
+    guard(|| h.wants_payloads(cx)).unwrap_or(true)
 }
 
 /// Two handlers, called in order, the context of the first's `tag_*` passed to the second's,
@@ -147,8 +149,8 @@ impl<A: StatsHandler, B: StatsHandler> StatsHandler for (A, B) {
         handle_conn(&self.1, cx, stats);
     }
 
-    fn wants_payloads(&self) -> bool {
-        wants_payloads(&self.0) || wants_payloads(&self.1)
+    fn wants_payloads(&self, cx: &Context) -> bool {
+        wants_payloads(&self.0, cx) || wants_payloads(&self.1, cx)
     }
 }
 
@@ -181,8 +183,8 @@ impl<H: StatsHandler> StatsHandler for Vec<H> {
         self.iter().for_each(|h| handle_conn(h, cx, stats));
     }
 
-    fn wants_payloads(&self) -> bool {
-        self.iter().any(|h| wants_payloads(h))
+    fn wants_payloads(&self, cx: &Context) -> bool {
+        self.iter().any(|h| wants_payloads(h, cx))
     }
 }
 
@@ -201,8 +203,8 @@ macro_rules! forward_handler {
             fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
                 (**self).handle_conn(cx, stats)
             }
-            fn wants_payloads(&self) -> bool {
-                (**self).wants_payloads()
+            fn wants_payloads(&self, cx: &Context) -> bool {
+                (**self).wants_payloads(cx)
             }
         }
     )*};

@@ -216,7 +216,7 @@ impl StatsHandler for MetricsHandler {
         cx.with_value(RpcMetrics::new(side, method, server, target))
     }
 
-    fn wants_payloads(&self) -> bool {
+    fn wants_payloads(&self, _cx: &Context) -> bool {
         // Only A66's message-size instruments use them.
         self.inner.a66
     }

@@ -302,8 +302,9 @@ impl StatsHandler for OtelHandler {
         }
     }
 
-    fn wants_payloads(&self) -> bool {
-        self.config.message_events
+    fn wants_payloads(&self, cx: &Context) -> bool {
+        // Message events go on recording spans only.
+        self.config.message_events && cx.get::<RpcSpan>().is_some_and(|s| s.traced && s.recording)
     }
 
     fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {

@@ -236,7 +236,7 @@ mod tests {
             };
         }
 
-        fn wants_payloads(&self) -> bool {
+        fn wants_payloads(&self, _cx: &opentelemetry::Context) -> bool {
             !self.ignores_payloads
         }
     }

@@ -53,7 +53,7 @@ pub(crate) struct RpcInfo {
 impl<H: StatsHandler> RpcState<H> {
     pub(crate) fn new(handler: Arc<H>, cx: Context, info: RpcInfo) -> Self {
         RpcState {
-            payloads: handler::wants_payloads(&*handler),
+            payloads: handler::wants_payloads(&*handler, &cx),
             handler,
             cx,
             side: info.side,
