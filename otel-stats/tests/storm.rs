@@ -1,5 +1,6 @@
 //! Exactly one `End` per `TagRPC`, always: a few thousand RPCs of every kind on several
-//! connections, with random client cancellations, deadlines and streams dropped midway.
+//! connections, with random client cancellations, deadlines, streams dropped midway and
+//! services that panic; and connections cut under RPCs in flight.
 
 mod common;
 
@@ -13,6 +14,7 @@ use common::{Client, Event, Harness, PATIENCE, Recorder, req};
 use opentelemetry::trace::SpanKind;
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt;
+use tower::Layer;
 
 const RPCS: u64 = 2_000;
 const CONNECTIONS: usize = 4;
@@ -32,7 +34,7 @@ impl Rng {
 
 async fn one_rpc(mut client: Client, choice: u64) {
     let cut = Duration::from_micros(choice % 3_000);
-    let _ = match choice % 6 {
+    let _ = match choice % 7 {
         0 => client.unary_echo(req("hello")).await.map(drop),
         1 => {
             // Cancelled while the server sleeps, or not, depending on the cut.
@@ -56,6 +58,7 @@ async fn one_rpc(mut client: Client, choice: u64) {
             }
             Ok(())
         }
+        6 => client.unary_echo(req("panic")).await.map(drop),
         4 => {
             let messages = tokio_stream::iter((0..choice % 8).map(|i| req(&i.to_string())))
                 .throttle(Duration::from_micros(200));
@@ -104,6 +107,8 @@ fn assert_one_end_each(side: &str, events: &[Event], tagged: Option<u64>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_end_per_rpc_under_random_cancellation() {
+    // Some services panic on purpose; keep the output readable.
+    std::panic::set_hook(Box::new(|_| {}));
     let tasks_before = tokio::runtime::Handle::current()
         .metrics()
         .num_alive_tasks();
@@ -182,4 +187,97 @@ async fn exactly_one_end_per_rpc_under_random_cancellation() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A connector that keeps a second handle on each socket it opens, to cut it later.
+#[derive(Clone, Default)]
+struct Cuttable(Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>);
+
+impl Cuttable {
+    fn connector(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> impl tower::Service<
+        http::Uri,
+        Response = hyper_util::rt::TokioIo<tokio::net::TcpStream>,
+        Error = std::io::Error,
+        Future = impl Send,
+    > + Clone
+    + Send
+    + 'static {
+        let sockets = Arc::clone(&self.0);
+        tower::service_fn(move |_uri: http::Uri| {
+            let sockets = Arc::clone(&sockets);
+            async move {
+                let stream = tokio::net::TcpStream::connect(addr).await?.into_std()?;
+                sockets.lock().unwrap().push(stream.try_clone()?);
+                Ok(hyper_util::rt::TokioIo::new(
+                    tokio::net::TcpStream::from_std(stream)?,
+                ))
+            }
+        })
+    }
+
+    /// Shuts every socket both ways, under whatever is in flight.
+    fn cut_all(&self) {
+        for socket in self.0.lock().unwrap().drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_under_rpcs_in_flight_end_every_rpc_once() {
+    let h = Harness::start().await;
+    let cuttable = Cuttable::default();
+    let mut running = JoinSet::new();
+    for _ in 0..CONNECTIONS {
+        let channel = h
+            .endpoint()
+            .connect_with_connector(cuttable.connector(h.addr))
+            .await
+            .unwrap();
+        let client = common::EchoClient::new(
+            otel_stats::ClientStatsLayer::from_arc(Arc::clone(&h.client)).layer(channel),
+        );
+        for i in 0..16u64 {
+            let mut client = client.clone();
+            running.spawn(async move {
+                let _ = match i % 3 {
+                    0 => client.unary_echo(req("sleep:5000")).await.map(drop),
+                    1 => match client.server_streaming_echo(req("slow")).await {
+                        Ok(r) => r.into_inner().message().await.map(drop),
+                        Err(e) => Err(e),
+                    },
+                    _ => {
+                        let pending = tokio_stream::iter([req("a")]).chain(tokio_stream::pending());
+                        match client.bidirectional_streaming_echo(pending).await {
+                            Ok(r) => r.into_inner().message().await.map(drop),
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+            });
+        }
+    }
+    let in_flight = CONNECTIONS * 16;
+    h.server
+        .wait_for("every RPC in flight", |e| {
+            count(e, "InPayload") >= in_flight
+        })
+        .await;
+    cuttable.cut_all();
+    while let Some(done) = running.join_next().await {
+        done.unwrap();
+    }
+    let server = h
+        .server
+        .wait_for("every RPC ended and every connection closed", |e| {
+            count(e, "End") == in_flight && count(e, "ConnEnd") == CONNECTIONS
+        })
+        .await;
+    assert_one_end_each("server", &server, Some(in_flight as u64));
+    let client = h.client.wait_ends(in_flight).await;
+    assert_one_end_each("client", &client, Some(in_flight as u64));
+    h.stop().await;
 }
