@@ -142,29 +142,17 @@ fuzz_target!(|input: Input| {
         // tonic's body maps a body error to a `Status`; the frames before it are the same.
         assert_frames("request", sent, &input.request.frames(), true);
     }
-    let mut fully_read = false;
     let passthrough = response_headers.contains_key("grpc-status") || status != StatusCode::OK;
-    match (result, &input.service_error) {
-        (Err(_), Some(_)) => {}
-        (Err(e), None) => panic!("a service error out of nowhere: {e}"),
-        (Ok(_), Some(_)) => panic!("the service error was lost"),
-        (Ok(response), None) => {
-            assert_eq!(response.status(), status);
-            assert_eq!(response.headers(), &response_headers);
-            let limit = input.read_limit.map(usize::from);
-            let (frames, complete) = run(drain(response.into_body(), limit));
-            assert_frames("response", &frames, &input.response.frames(), complete);
-            fully_read = complete;
-        }
-    }
+    let fully_read = check_response(
+        result,
+        &input.service_error,
+        status,
+        &response_headers,
+        &input.response,
+        input.read_limit,
+    );
     drop(service);
-    assert_rpc_ended(counter, grpc);
-    trace(|| {
-        format!(
-            "grpc={grpc} status={status} fully_read={fully_read} events={:?}",
-            counter.kinds.lock().unwrap()
-        )
-    });
+    check_ended(counter, grpc, status, fully_read);
 
     if grpc {
         assert_eq!(

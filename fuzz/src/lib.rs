@@ -595,3 +595,44 @@ pub fn trace(line: impl FnOnce() -> String) {
         eprintln!("trace: {}", line());
     }
 }
+
+/// Checks what a layer's service answered against what the inner service made: an error only
+/// when the inner service failed, else the same status, headers and response frames. Returns
+/// whether the response body was read to its end.
+pub fn check_response<B, E>(
+    result: Result<http::Response<B>, E>,
+    service_error: &Option<ErrSpec>,
+    status: http::StatusCode,
+    headers: &HeaderMap,
+    response: &BodySpec,
+    read_limit: Option<u8>,
+) -> bool
+where
+    B: Body<Data = Bytes>,
+    E: std::fmt::Display,
+{
+    match (result, service_error) {
+        (Err(_), Some(_)) => false,
+        (Err(e), None) => panic!("a service error out of nowhere: {e}"),
+        (Ok(_), Some(_)) => panic!("the service error was lost"),
+        (Ok(answer), None) => {
+            assert_eq!(answer.status(), status);
+            assert_eq!(answer.headers(), headers);
+            let limit = read_limit.map(usize::from);
+            let (frames, complete) = run(drain(answer.into_body(), limit));
+            assert_frames("response", &frames, &response.frames(), complete);
+            complete
+        }
+    }
+}
+
+/// After the service is gone: the RPC ended once (if tagged), and what happened is traced.
+pub fn check_ended(counter: &Counter, grpc: bool, status: http::StatusCode, fully_read: bool) {
+    assert_rpc_ended(counter, grpc);
+    trace(|| {
+        format!(
+            "grpc={grpc} status={status} fully_read={fully_read} events={:?}",
+            counter.kinds.lock().unwrap()
+        )
+    });
+}
