@@ -41,6 +41,14 @@ fn pipeline(endpoint: &str) -> SdkTracerProvider {
         .build()
 }
 
+/// An echo server whose `OtelHandler` exports through `provider`.
+async fn traced_server(provider: &SdkTracerProvider) -> TestServer {
+    let handler = OtelHandler::builder()
+        .tracer_provider(provider.clone())
+        .build();
+    TestServer::start(handler).await
+}
+
 /// Shuts the pipeline down off the runtime (it blocks on the last export), within patience.
 async fn shut_down(provider: SdkTracerProvider) {
     let shutdown = tokio::task::spawn_blocking(move || provider.shutdown());
@@ -54,12 +62,7 @@ async fn shut_down(provider: SdkTracerProvider) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_collector_costs_the_rpcs_nothing() {
     let provider = pipeline(&nothing_listening().await);
-    let server = TestServer::start(
-        OtelHandler::builder()
-            .tracer_provider(provider.clone())
-            .build(),
-    )
-    .await;
+    let server = traced_server(&provider).await;
     unary_traffic(&server, 1_000).await;
     server.stop().await;
     shut_down(provider).await;
@@ -69,12 +72,7 @@ async fn an_unreachable_collector_costs_the_rpcs_nothing() {
 async fn a_stuck_collector_holds_nothing_up_and_the_queue_bounds_what_is_kept() {
     let receiver = Arc::new(Receiver::stuck().await);
     let provider = pipeline(&receiver.endpoint());
-    let server = TestServer::start(
-        OtelHandler::builder()
-            .tracer_provider(provider.clone())
-            .build(),
-    )
-    .await;
+    let server = traced_server(&provider).await;
 
     // 1,000 RPCs make 1,000 server spans; the collector answers none of them meanwhile.
     unary_traffic(&server, 1_000).await;
@@ -111,12 +109,7 @@ async fn a_stuck_collector_holds_nothing_up_and_the_queue_bounds_what_is_kept() 
 async fn a_flapping_collector_loses_only_what_it_refused() {
     let receiver = Receiver::failing_first(3).await;
     let provider = pipeline(&receiver.endpoint());
-    let server = TestServer::start(
-        OtelHandler::builder()
-            .tracer_provider(provider.clone())
-            .build(),
-    )
-    .await;
+    let server = traced_server(&provider).await;
 
     // While the collector refuses exports, RPCs go on.
     let deadline = tokio::time::Instant::now() + PATIENCE;
