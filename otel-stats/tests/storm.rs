@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::otel::Spans;
 use common::recorder::count;
-use common::{Client, Event, Harness, PATIENCE, Recorder, req};
+use common::storm::storm;
+use common::{Event, Harness, PATIENCE, Recorder, req};
 use opentelemetry::trace::SpanKind;
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt;
@@ -19,67 +20,6 @@ use tower::Layer;
 const RPCS: u64 = 2_000;
 const CONNECTIONS: usize = 4;
 const CONCURRENCY: usize = 64;
-
-/// A small deterministic generator (xorshift), so a failure can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-async fn one_rpc(mut client: Client, choice: u64) {
-    let cut = Duration::from_micros(choice % 3_000);
-    let _ = match choice % 7 {
-        0 => client.unary_echo(req("hello")).await.map(drop),
-        1 => {
-            // Cancelled while the server sleeps, or not, depending on the cut.
-            let _ = tokio::time::timeout(cut, client.unary_echo(req("sleep:2"))).await;
-            Ok(())
-        }
-        2 => {
-            let mut request = tonic::Request::new(req("sleep:20"));
-            request.set_timeout(Duration::from_millis(1 + choice % 5));
-            client.unary_echo(request).await.map(drop)
-        }
-        3 => {
-            // A server stream dropped after a few messages.
-            if let Ok(response) = client.server_streaming_echo(req("count:50")).await {
-                let mut stream = response.into_inner();
-                for _ in 0..(choice % 60) {
-                    if stream.message().await.ok().flatten().is_none() {
-                        break;
-                    }
-                }
-            }
-            Ok(())
-        }
-        6 => client.unary_echo(req("panic")).await.map(drop),
-        4 => {
-            let messages = tokio_stream::iter((0..choice % 8).map(|i| req(&i.to_string())))
-                .throttle(Duration::from_micros(200));
-            let _ = tokio::time::timeout(cut, client.client_streaming_echo(messages)).await;
-            Ok(())
-        }
-        _ => {
-            let messages = tokio_stream::iter((0..5).map(|i| req(&i.to_string())));
-            let call = async {
-                let mut replies = client
-                    .bidirectional_streaming_echo(messages)
-                    .await?
-                    .into_inner();
-                while replies.message().await?.is_some() {}
-                Ok::<_, tonic::Status>(())
-            };
-            let _ = tokio::time::timeout(cut, call).await;
-            Ok(())
-        }
-    };
-}
 
 /// Every tagged RPC has exactly one `End`, and nothing of it comes after its `End`.
 fn assert_one_end_each(side: &str, events: &[Event], tagged: Option<u64>) {
@@ -119,18 +59,7 @@ async fn exactly_one_end_per_rpc_under_random_cancellation() {
     for _ in 0..CONNECTIONS {
         clients.push(h.client().await);
     }
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let mut running = JoinSet::new();
-    for i in 0..RPCS {
-        if running.len() >= CONCURRENCY {
-            running.join_next().await.unwrap().unwrap();
-        }
-        let client = clients[i as usize % CONNECTIONS].clone();
-        running.spawn(one_rpc(client, rng.next()));
-    }
-    while let Some(done) = running.join_next().await {
-        done.unwrap();
-    }
+    storm(&clients, RPCS, CONCURRENCY, 0x5eed_1234_abcd_0001).await;
     let client_events = h.client.wait_ends(RPCS as usize).await;
     assert_one_end_each("client", &client_events, Some(RPCS));
 

@@ -7,6 +7,7 @@ pub mod otel;
 pub mod otlp;
 pub mod recorder;
 pub mod service;
+pub mod storm;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
