@@ -49,7 +49,13 @@ async fn connections_are_counted_open_and_measured_when_they_close() {
     drop(first);
     let c = metrics
         .wait_for("the first connection closed on each side", |c| {
-            c.count(SERVER_CONNECTION_DURATION) == 1 && c.count(CLIENT_CONNECTION_DURATION) == 1
+            // One collection reads the instruments one after the other, so a connection that
+            // closes meanwhile can show in some and not yet in others: wait for all of them.
+            c.count(SERVER_CONNECTION_DURATION) == 1
+                && c.count(CLIENT_CONNECTION_DURATION) == 1
+                && c.count(SERVER_CONNECTION_RPCS) == 1
+                && open(c, SERVER_CONNECTION_OPEN) == 1.0
+                && open(c, CLIENT_CONNECTION_OPEN) == 1.0
         })
         .await;
     assert_eq!(open(&c, SERVER_CONNECTION_OPEN), 1.0);
@@ -70,7 +76,11 @@ async fn connections_are_counted_open_and_measured_when_they_close() {
     drop(second);
     let c = metrics
         .wait_for("both connections closed on each side", |c| {
-            c.count(SERVER_CONNECTION_DURATION) == 2 && c.count(CLIENT_CONNECTION_DURATION) == 2
+            c.count(SERVER_CONNECTION_DURATION) == 2
+                && c.count(CLIENT_CONNECTION_DURATION) == 2
+                && c.count(SERVER_CONNECTION_RPCS) == 2
+                && open(c, SERVER_CONNECTION_OPEN) == 0.0
+                && open(c, CLIENT_CONNECTION_OPEN) == 0.0
         })
         .await;
     assert_eq!(open(&c, SERVER_CONNECTION_OPEN), 0.0);

@@ -233,7 +233,18 @@ async fn a66_instruments_on_both_sides() {
     assert_eq!(failed.unwrap_err().code(), Code::NotFound);
     let c = metrics
         .wait_for("4 A66 calls on each side", |c| {
-            c.count(GRPC_SERVER_CALL_DURATION) >= 4 && c.count(GRPC_CLIENT_ATTEMPT_DURATION) >= 4
+            // A collection reads the instruments one by one: wait until every instrument the
+            // test reads has all four calls.
+            [
+                GRPC_SERVER_CALL_DURATION,
+                GRPC_CLIENT_ATTEMPT_DURATION,
+                GRPC_SERVER_CALL_SENT_TOTAL_COMPRESSED_MESSAGE_SIZE,
+                GRPC_SERVER_CALL_RCVD_TOTAL_COMPRESSED_MESSAGE_SIZE,
+                GRPC_CLIENT_ATTEMPT_SENT_TOTAL_COMPRESSED_MESSAGE_SIZE,
+                GRPC_CLIENT_ATTEMPT_RCVD_TOTAL_COMPRESSED_MESSAGE_SIZE,
+            ]
+            .iter()
+            .all(|name| c.count(name) >= 4)
         })
         .await;
 

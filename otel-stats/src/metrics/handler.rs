@@ -171,17 +171,19 @@ impl MetricsHandler {
         if state.close() {
             conn.open.add(-1, attrs);
         }
+        conn.bytes_read.record(end.bytes_read, attrs);
+        conn.bytes_written.record(end.bytes_written, attrs);
+        if let Some(rpcs) = &conn.rpcs {
+            rpcs.record(state.rpcs(), attrs);
+        }
+        // The duration goes last: a reader that sees a closed connection's duration sees the
+        // rest of its measurements too.
         let seconds = end
             .end_time
             .duration_since(end.begin_time)
             .unwrap_or_default()
             .as_secs_f64();
         conn.duration.record(seconds, attrs);
-        conn.bytes_read.record(end.bytes_read, attrs);
-        conn.bytes_written.record(end.bytes_written, attrs);
-        if let Some(rpcs) = &conn.rpcs {
-            rpcs.record(state.rpcs(), attrs);
-        }
     }
 }
 
