@@ -1,4 +1,4 @@
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::Side;
 
@@ -64,4 +64,13 @@ pub struct ConnEnd {
     pub bytes_read: u64,
     /// Bytes written to the connection, TLS and HTTP/2 framing included.
     pub bytes_written: u64,
+}
+
+impl ConnEnd {
+    /// How long the connection lasted (zero if the wall clock went backwards meanwhile).
+    pub fn duration(&self) -> Duration {
+        self.end_time
+            .duration_since(self.begin_time)
+            .unwrap_or_default()
+    }
 }

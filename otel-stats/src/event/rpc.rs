@@ -185,4 +185,11 @@ impl End<'_> {
     pub fn is_ok(&self) -> bool {
         self.code == Code::Ok
     }
+
+    /// How long the RPC lasted (zero if the wall clock went backwards meanwhile).
+    pub fn duration(&self) -> Duration {
+        self.end_time
+            .duration_since(self.begin_time)
+            .unwrap_or_default()
+    }
 }

@@ -66,7 +66,7 @@ impl<'a> Line<'a> {
             ConnStats::End(end) => line
                 .with("bytes_read", end.bytes_read)
                 .with("bytes_written", end.bytes_written)
-                .with("duration_us", micros(end.begin_time, end.end_time)),
+                .with("duration_us", end.duration().as_micros() as u64),
             _ => line,
         }
     }
@@ -96,7 +96,7 @@ impl<'a> Line<'a> {
                     .with("code", e.code as i32)
                     .with("status", format!("{:?}", e.code))
                     .with("message", e.message)
-                    .with("duration_us", micros(e.begin_time, e.end_time));
+                    .with("duration_us", e.duration().as_micros() as u64);
                 match e.frame_error {
                     Some(err) => line.with("frame_error", err.to_string()),
                     None => line,
@@ -167,10 +167,6 @@ impl<'a> Line<'a> {
 /// `UnaryEcho` for `/grpc.examples.echo.Echo/UnaryEcho`, like Go's `filepath.Base`.
 fn short_method(full: &str) -> &str {
     full.rsplit('/').next().unwrap_or(full)
-}
-
-fn micros(from: SystemTime, to: SystemTime) -> u64 {
-    to.duration_since(from).map_or(0, |d| d.as_micros() as u64)
 }
 
 fn unix_nanos(t: SystemTime) -> u64 {

@@ -126,11 +126,7 @@ impl MetricsHandler {
 
     fn end_rpc(&self, state: &RpcMetrics, end: &End<'_>) {
         let instruments = self.inner.instruments.side(state.side);
-        let seconds = end
-            .end_time
-            .duration_since(end.begin_time)
-            .unwrap_or_default()
-            .as_secs_f64();
+        let seconds = end.duration().as_secs_f64();
         let method = state.method.at_end(end.code);
         let code = code_name(end.code);
 
@@ -178,12 +174,7 @@ impl MetricsHandler {
         }
         // The duration goes last: a reader that sees a closed connection's duration sees the
         // rest of its measurements too.
-        let seconds = end
-            .end_time
-            .duration_since(end.begin_time)
-            .unwrap_or_default()
-            .as_secs_f64();
-        conn.duration.record(seconds, attrs);
+        conn.duration.record(end.duration().as_secs_f64(), attrs);
     }
 }
 
