@@ -74,7 +74,8 @@ fn grpc_frame(msg: &[u8]) -> Bytes {
     b.freeze()
 }
 
-type Body = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
+type Body =
+    StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
 
 fn body(data: Bytes, trailers: Option<HeaderMap>) -> Body {
     let mut frames = vec![Ok(Frame::data(data))];
@@ -104,8 +105,16 @@ fn request(msg: &Bytes) -> Request<Body> {
 }
 
 /// An echo that reads the request body and answers with one message and OK trailers.
-async fn echo<B: http_body::Body<Data = Bytes>>(req: Request<B>) -> Result<Response<Body>, Infallible> {
-    let collected = req.into_body().collect().await.ok().map(|c| c.to_bytes()).unwrap_or_default();
+async fn echo<B: http_body::Body<Data = Bytes>>(
+    req: Request<B>,
+) -> Result<Response<Body>, Infallible> {
+    let collected = req
+        .into_body()
+        .collect()
+        .await
+        .ok()
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
     let mut resp = Response::new(body(collected, Some(trailers)));
@@ -188,12 +197,8 @@ fn handler_events(c: &mut Criterion) {
         let h = handler(sampled, 100);
         g.bench_function(format!("tag_begin_end/{name}"), |b| {
             b.iter(|| {
-                let mut info = RpcTagInfo::server(
-                    "/grpc.examples.echo.Echo/UnaryEcho",
-                    &headers,
-                    peer,
-                    addr,
-                );
+                let mut info =
+                    RpcTagInfo::server("/grpc.examples.echo.Echo/UnaryEcho", &headers, peer, addr);
                 let cx = h.tag_rpc(Context::new(), &mut info);
                 h.handle_rpc(&cx, &RpcStats::Begin(begin.clone()));
                 drop(cx); // the span ends here
@@ -205,12 +210,8 @@ fn handler_events(c: &mut Criterion) {
     g.bench_function("message_event/sampled", |b| {
         b.iter_batched(
             || {
-                let mut info = RpcTagInfo::server(
-                    "/grpc.examples.echo.Echo/UnaryEcho",
-                    &headers,
-                    peer,
-                    addr,
-                );
+                let mut info =
+                    RpcTagInfo::server("/grpc.examples.echo.Echo/UnaryEcho", &headers, peer, addr);
                 h.tag_rpc(Context::new(), &mut info)
             },
             |cx| {

@@ -99,10 +99,21 @@ where
         .max_encoding_message_size(1 << 20);
     match workload {
         Workload::UnaryC1 => unary(client, 1, "hello".into(), pid, warmup, window, dispatch).await,
-        Workload::UnaryC64 => unary(client, 64, "hello".into(), pid, warmup, window, dispatch).await,
+        Workload::UnaryC64 => {
+            unary(client, 64, "hello".into(), pid, warmup, window, dispatch).await
+        }
         Workload::Unary64K => {
-            unary(client, 8, "x".repeat(64 * 1024), pid, warmup, window, dispatch).await
-        },
+            unary(
+                client,
+                8,
+                "x".repeat(64 * 1024),
+                pid,
+                warmup,
+                window,
+                dispatch,
+            )
+            .await
+        }
         Workload::Stream => stream(client, pid, stream_messages).await,
     }
 }
@@ -196,7 +207,10 @@ where
     }));
     let run = async {
         let mut count = 0u64;
-        let mut responses = client.bidirectional_streaming_echo(requests).await?.into_inner();
+        let mut responses = client
+            .bidirectional_streaming_echo(requests)
+            .await?
+            .into_inner();
         while responses.message().await?.is_some() {
             count += 1;
         }

@@ -88,9 +88,7 @@ fn main() {
             "--secs" => {
                 cfg.window = Duration::from_secs_f64(val().parse().unwrap_or_else(|_| usage()))
             }
-            "--stream-messages" => {
-                cfg.stream_messages = val().parse().unwrap_or_else(|_| usage())
-            }
+            "--stream-messages" => cfg.stream_messages = val().parse().unwrap_or_else(|_| usage()),
             "--setups" => {
                 cfg.setups = val()
                     .split(',')
@@ -110,9 +108,7 @@ fn main() {
             }
             "--out" => cfg.out = PathBuf::from(val()),
             "--h2load" => cfg.h2load = true,
-            "--h2load-requests" => {
-                cfg.h2load_requests = val().parse().unwrap_or_else(|_| usage())
-            }
+            "--h2load-requests" => cfg.h2load_requests = val().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -139,7 +135,8 @@ fn main() {
     if let Some(dir) = cfg.out.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    std::fs::write(&cfg.out, serde_json::to_string_pretty(&report).unwrap()).expect("write results");
+    std::fs::write(&cfg.out, serde_json::to_string_pretty(&report).unwrap())
+        .expect("write results");
     eprintln!(
         "wrote {} ({:.0} s)",
         cfg.out.display(),
@@ -214,7 +211,14 @@ impl Server {
     fn start(setup: Setup, otlp: &str, service: &str, queue: usize) -> Server {
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new(exe)
-            .args(["--serve", setup.name(), "--otlp", otlp, "--service", service])
+            .args([
+                "--serve",
+                setup.name(),
+                "--otlp",
+                otlp,
+                "--service",
+                service,
+            ])
             .args(["--queue", &queue.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -266,7 +270,10 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         if self.child.try_wait().ok().flatten().is_none() {
-            eprintln!("server {} did not stop in time; killing it", self.child.id());
+            eprintln!(
+                "server {} did not stop in time; killing it",
+                self.child.id()
+            );
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
@@ -478,7 +485,11 @@ fn load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
             } else {
                 String::new()
             },
-            if workload == Workload::Stream { "msg" } else { "RPC" },
+            if workload == Workload::Stream {
+                "msg"
+            } else {
+                "RPC"
+            },
         );
         let of = |s: Setup| -> Vec<&Run> {
             runs.iter()
@@ -702,12 +713,7 @@ fn h2load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
     let mut summary = Vec::new();
     for &setup in &cfg.setups {
         let rps = get(setup, "req_per_sec");
-        let ratio = median(
-            rps.iter()
-                .zip(&bare_rps)
-                .map(|(a, b)| a / b)
-                .collect(),
-        );
+        let ratio = median(rps.iter().zip(&bare_rps).map(|(a, b)| a / b).collect());
         let cpu = median(get(setup, "server_cpu_us_per_req"));
         let created: f64 = get(setup, "spans_created").iter().sum();
         let arrived: f64 = get(setup, "spans_arrived").iter().sum();
@@ -726,9 +732,11 @@ fn h2load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
                 ""
             }
         );
-        summary.push(json!({"setup": setup.name(), "req_per_sec_median": median(rps),
+        summary.push(
+            json!({"setup": setup.name(), "req_per_sec_median": median(rps),
             "ratio_to_bare_median": ratio, "server_cpu_us_per_req_median": cpu,
-            "spans_created": created, "spans_arrived": arrived}));
+            "spans_created": created, "spans_arrived": arrived}),
+        );
     }
     println!("{md}");
     json!({

@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::Dispatch;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::Layer as _;
 
 use crate::naive::NaiveLayer;
 use crate::telemetry::Telemetry;
@@ -77,7 +77,8 @@ impl Setup {
     }
 
     pub fn telemetry(self, otlp: &str, service: &str, queue: usize) -> Option<Telemetry> {
-        self.sampler().map(|s| Telemetry::new(otlp, service, s, queue))
+        self.sampler()
+            .map(|s| Telemetry::new(otlp, service, s, queue))
     }
 
     fn uses_tracing(self) -> bool {
@@ -141,68 +142,52 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let provider = || provider.clone().expect("provider");
+    // The same server for every set-up but its layer (and, for otel-stats, the connection
+    // wrapper on the listener).
+    macro_rules! serve {
+        ($builder:expr, $incoming:expr) => {
+            $builder
+                .add_service(Echo::server())
+                .serve_with_incoming_shutdown($incoming, shutdown)
+                .await
+        };
+    }
+    macro_rules! serve_stats {
+        ($handler:expr) => {{
+            let stats = ServerStatsLayer::new($handler);
+            let incoming = stats.incoming(incoming);
+            serve!(Server::builder().layer(stats), incoming)
+        }};
+    }
     match setup {
-        Setup::Bare => {
-            Server::builder()
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
-        Setup::Noop => {
-            let stats = ServerStatsLayer::new(NoopHandler);
-            let incoming = stats.incoming(incoming);
-            Server::builder()
-                .layer(stats)
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
+        Setup::Bare => serve!(Server::builder(), incoming),
+        Setup::Noop => serve_stats!(NoopHandler),
         Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled => {
-            let stats = ServerStatsLayer::new(otel_handler(setup, &provider()));
-            let incoming = stats.incoming(incoming);
-            Server::builder()
-                .layer(stats)
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
+            serve_stats!(otel_handler(setup, &provider()))
         }
-        Setup::MetricsUnsampled => {
-            let stats = ServerStatsLayer::new(metrics_and_unsampled(&provider()));
-            let incoming = stats.incoming(incoming);
-            Server::builder()
-                .layer(stats)
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
-        Setup::Naive => {
-            Server::builder()
-                .layer(NaiveLayer::new(provider().tracer("naive"), SpanKind::Server))
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
+        Setup::MetricsUnsampled => serve_stats!(metrics_and_unsampled(&provider())),
+        Setup::Naive => serve!(
+            Server::builder().layer(NaiveLayer::new(
+                provider().tracer("naive"),
+                SpanKind::Server
+            )),
+            incoming
+        ),
         Setup::TonicTracingOtel => {
             use tonic_tracing_opentelemetry::middleware::{filters, server};
-            Server::builder()
-                .layer(server::OtelGrpcLayer::default().filter(filters::reject_healthcheck))
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
+            serve!(
+                Server::builder()
+                    .layer(server::OtelGrpcLayer::default().filter(filters::reject_healthcheck)),
+                incoming
+            )
         }
-        Setup::TowerHttp => {
-            Server::builder()
-                .layer(tower_http::trace::TraceLayer::new_for_grpc())
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
-        Setup::TowerOtel => {
-            Server::builder()
-                .layer(tower_otel::trace::GrpcLayer::server(tracing::Level::INFO))
-                .add_service(Echo::server())
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
-        }
+        Setup::TowerHttp => serve!(
+            Server::builder().layer(tower_http::trace::TraceLayer::new_for_grpc()),
+            incoming
+        ),
+        Setup::TowerOtel => serve!(
+            Server::builder().layer(tower_otel::trace::GrpcLayer::server(tracing::Level::INFO)),
+            incoming
+        ),
     }
 }

@@ -46,7 +46,11 @@ impl Telemetry {
             .build()
             .expect("OTLP exporter");
         let batch = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(BatchConfigBuilder::default().with_max_queue_size(queue).build())
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(queue)
+                    .build(),
+            )
             .build();
         let created = Arc::new(AtomicU64::new(0));
         let provider = SdkTracerProvider::builder()
@@ -55,7 +59,11 @@ impl Telemetry {
                 created: Arc::clone(&created),
             })
             .with_sampler(sampler)
-            .with_resource(Resource::builder().with_service_name(service.to_owned()).build())
+            .with_resource(
+                Resource::builder()
+                    .with_service_name(service.to_owned())
+                    .build(),
+            )
             .build();
         Telemetry { provider, created }
     }
@@ -141,8 +149,8 @@ pub fn start_receiver(rt: &tokio::runtime::Runtime) -> (String, Arrivals) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind receiver");
     let addr = listener.local_addr().unwrap();
-    let svc = TraceServiceServer::new(Receiver(arrivals.clone()))
-        .max_decoding_message_size(256 << 20);
+    let svc =
+        TraceServiceServer::new(Receiver(arrivals.clone())).max_decoding_message_size(256 << 20);
     rt.spawn(async move {
         tonic::transport::Server::builder()
             .add_service(svc)
