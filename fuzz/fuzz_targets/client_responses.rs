@@ -66,17 +66,8 @@ fuzz_target!(|input: Input| {
 
     let headers = header_map(&input.headers);
     let grpc = is_grpc(&headers);
-    let mut request = Request::builder()
-        .method("POST")
-        .uri(input.path.uri())
-        .body(input.request.body())
-        .unwrap();
-    *request.headers_mut() = headers.clone();
-
-    let status = input
-        .status
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
+    let request = request(&input.path, headers.clone(), input.request.body());
+    let status = status_of(input.status);
     let response_headers = header_map(&input.response_headers);
     let response_spec = input.response.clone();
     let service_error = input.service_error.clone();

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use libfuzzer_sys::fuzz_target;
 use otel_stats::ServerStatsLayer;
 use otel_stats_fuzz::*;
@@ -58,17 +58,8 @@ fuzz_target!(|input: Input| {
 
     let headers = header_map(&input.headers);
     let grpc = is_grpc(&headers);
-    let mut request = Request::builder()
-        .method("POST")
-        .uri(input.path.uri())
-        .body(input.request.body())
-        .unwrap();
-    *request.headers_mut() = headers;
-
-    let status = input
-        .status
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::OK);
+    let request = request(&input.path, headers, input.request.body());
+    let status = status_of(input.status);
     let response_headers = header_map(&input.response_headers);
     let response_spec = input.response.clone();
     let service_error = input.service_error.clone();

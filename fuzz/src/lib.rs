@@ -636,3 +636,21 @@ pub fn check_ended(counter: &Counter, grpc: bool, status: http::StatusCode, full
         )
     });
 }
+
+/// The request a target sends: `POST` to `path`, with `headers` and `body`.
+pub fn request<B>(path: &PathSpec, headers: HeaderMap, body: B) -> http::Request<B> {
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri(path.uri())
+        .body(body)
+        .unwrap();
+    *request.headers_mut() = headers;
+    request
+}
+
+/// The HTTP status the inner service answers with: the input's, if valid, else 200.
+pub fn status_of(status: Option<u16>) -> http::StatusCode {
+    status
+        .and_then(|s| http::StatusCode::from_u16(s).ok())
+        .unwrap_or(http::StatusCode::OK)
+}
