@@ -5,6 +5,7 @@
 //! `rpc.grpc.status_code`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use http::HeaderMap;
 use http::uri::Authority;
@@ -61,26 +62,35 @@ pub(crate) fn split_method(full_method: &str) -> (&str, &str, &str) {
     }
 }
 
-/// What the sampler sees: the attributes every RPC span starts with.
-pub(super) fn sampler_attributes(name: &str) -> Vec<KeyValue> {
-    vec![
-        KeyValue::new(RPC_SYSTEM_NAME, GRPC),
-        KeyValue::new(RPC_METHOD, name.to_owned()),
-    ]
+/// Room for every attribute an RPC span gets from this crate (the sampler's, the peer's, the
+/// legacy names, the status, the dropped-events count, a frame error): reserved once, so that
+/// adding them at `tag_rpc` and at `End` never grows the span's attribute list.
+const RPC_SPAN_ATTRIBUTES: usize = 12;
+
+/// What the sampler sees: the attributes every RPC span starts with, in a list with room for
+/// the attributes to come (`extra` more than this crate's own).
+pub(super) fn sampler_attributes(name: &str, extra: usize) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(RPC_SPAN_ATTRIBUTES + extra);
+    attrs.push(KeyValue::new(RPC_SYSTEM_NAME, GRPC));
+    attrs.push(KeyValue::new(RPC_METHOD, name.to_owned()));
+    attrs
 }
 
-/// The other attributes of a recording RPC span, known at `tag_rpc`.
-pub(super) fn rpc_attributes(
-    info: &RpcTagInfo<'_>,
+/// The other attributes of a recording RPC span, known at `tag_rpc`. `peer` is the
+/// connection's peer address, already made into an attribute value, when known.
+pub(super) fn rpc_attributes<'a>(
+    info: &'a RpcTagInfo<'_>,
     legacy: bool,
-    request_metadata: &[String],
-) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(4);
+    request_metadata: &'a [String],
+    peer: Option<&PeerAddress>,
+) -> impl Iterator<Item = KeyValue> + 'a {
+    let mut attrs: Vec<KeyValue> = Vec::with_capacity(4);
     match info.side() {
         Side::Client => push_server(&mut attrs, info.authority()),
         Side::Server => push_addr(
             &mut attrs,
             info.remote_addr(),
+            peer,
             NETWORK_PEER_ADDRESS,
             NETWORK_PEER_PORT,
         ),
@@ -93,12 +103,11 @@ pub(super) fn rpc_attributes(
             KeyValue::new(RPC_SERVICE, service.to_owned()),
         ]);
     }
-    attrs.extend(metadata_attributes(
+    attrs.into_iter().chain(metadata_attributes(
         RPC_REQUEST_METADATA,
         request_metadata,
         info.metadata(),
-    ));
-    attrs
+    ))
 }
 
 /// `server.address` and `server.port` of a client RPC, from the `host:port` it is sent to.
@@ -111,32 +120,57 @@ pub(crate) fn push_server(attrs: &mut Vec<KeyValue>, authority: Option<&str>) {
     }
 }
 
+/// A connection's peer address as an attribute value, made once per connection and shared
+/// (reference-counted) by the spans of its RPCs.
+#[derive(Debug, Clone)]
+pub(super) struct PeerAddress {
+    addr: SocketAddr,
+    ip: Value,
+}
+
+impl PeerAddress {
+    pub(super) fn new(addr: SocketAddr) -> Self {
+        PeerAddress {
+            addr,
+            ip: Value::String(Arc::<str>::from(addr.ip().to_string()).into()),
+        }
+    }
+}
+
 /// The attributes of the connection span.
-pub(super) fn conn_attributes(info: &ConnTagInfo) -> Vec<KeyValue> {
+pub(super) fn conn_attributes(info: &ConnTagInfo, peer: Option<&PeerAddress>) -> Vec<KeyValue> {
     let mut attrs = vec![KeyValue::new(RPC_SYSTEM_NAME, GRPC)];
     push_addr(
         &mut attrs,
         info.remote_addr,
+        peer,
         NETWORK_PEER_ADDRESS,
         NETWORK_PEER_PORT,
     );
     push_addr(
         &mut attrs,
         info.local_addr,
+        None,
         NETWORK_LOCAL_ADDRESS,
         NETWORK_LOCAL_PORT,
     );
     attrs
 }
 
+/// `ip` and `port` of `addr`; the address text comes from `known` when it is `addr`'s.
 fn push_addr(
     attrs: &mut Vec<KeyValue>,
     addr: Option<SocketAddr>,
+    known: Option<&PeerAddress>,
     ip: &'static str,
     port: &'static str,
 ) {
     if let Some(addr) = addr {
-        attrs.push(KeyValue::new(ip, addr.ip().to_string()));
+        let text = match known {
+            Some(known) if known.addr == addr => known.ip.clone(),
+            _ => addr.ip().to_string().into(),
+        };
+        attrs.push(KeyValue::new(ip, text));
         attrs.push(KeyValue::new(port, i64::from(addr.port())));
     }
 }
@@ -184,18 +218,18 @@ pub(super) fn capped(value: &str) -> String {
     format!("{}…", &value[..end])
 }
 
-/// The attributes an RPC span gets when it ends with `code`.
-pub(super) fn end_attributes(code: Code, error: bool, legacy: bool) -> Vec<KeyValue> {
+/// The attributes an RPC span gets when it ends with `code` (no list is allocated).
+pub(super) fn end_attributes(
+    code: Code,
+    error: bool,
+    legacy: bool,
+) -> impl Iterator<Item = KeyValue> {
     let name = code_name(code);
-    let mut attrs = vec![KeyValue::new(RPC_RESPONSE_STATUS_CODE, name)];
-    if error {
-        attrs.push(KeyValue::new(ERROR_TYPE, name));
-    }
-    if legacy {
-        #[allow(deprecated)]
-        attrs.push(KeyValue::new(RPC_GRPC_STATUS_CODE, code as i64));
-    }
-    attrs
+    #[allow(deprecated)]
+    let legacy = legacy.then(|| KeyValue::new(RPC_GRPC_STATUS_CODE, code as i64));
+    std::iter::once(KeyValue::new(RPC_RESPONSE_STATUS_CODE, name))
+        .chain(error.then(|| KeyValue::new(ERROR_TYPE, name)))
+        .chain(legacy)
 }
 
 #[cfg(test)]
@@ -245,12 +279,41 @@ mod tests {
     }
 
     #[test]
+    fn a_known_peer_address_is_reused_and_only_for_its_own_address() {
+        let known: SocketAddr = "10.0.0.7:4000".parse().unwrap();
+        let other: SocketAddr = "10.0.0.8:4001".parse().unwrap();
+        let peer = PeerAddress::new(known);
+        for (addr, text, port) in [(known, "10.0.0.7", 4000), (other, "10.0.0.8", 4001)] {
+            let mut attrs = Vec::new();
+            push_addr(&mut attrs, Some(addr), Some(&peer), "ip", "port");
+            assert_eq!(
+                attrs,
+                vec![KeyValue::new("ip", text), KeyValue::new("port", port)]
+            );
+        }
+    }
+
+    #[test]
+    fn end_attributes_by_outcome() {
+        let keys = |code, error, legacy| -> Vec<String> {
+            end_attributes(code, error, legacy)
+                .map(|kv| kv.key.to_string())
+                .collect()
+        };
+        assert_eq!(keys(Code::Ok, false, false), [RPC_RESPONSE_STATUS_CODE]);
+        #[allow(deprecated)]
+        let all = [RPC_RESPONSE_STATUS_CODE, ERROR_TYPE, RPC_GRPC_STATUS_CODE];
+        assert_eq!(keys(Code::Internal, true, true), all);
+    }
+
+    #[test]
     fn client_attributes_come_from_the_authority() {
         let mut headers = HeaderMap::new();
         headers.append("x-tenant", "a".parse().unwrap());
         headers.append("x-tenant", "b".parse().unwrap());
         let info = RpcTagInfo::client("/s.S/M", Some("example.com:8443"), &mut headers);
-        let attrs = rpc_attributes(&info, false, &["x-tenant".to_owned()]);
+        let tenant = ["x-tenant".to_owned()];
+        let attrs: Vec<_> = rpc_attributes(&info, false, &tenant, None).collect();
         let get = |k: &str| {
             attrs
                 .iter()

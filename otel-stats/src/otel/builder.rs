@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::global;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Tracer, TracerProvider};
 use opentelemetry::{InstrumentationScope, KeyValue};
@@ -11,6 +11,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use super::attributes;
 use super::handler::OtelHandler;
 use super::propagation::Propagation;
+use super::tracer::SpanTracer;
 use crate::event::RpcTagInfo;
 
 /// Decides, before any span is made, whether an RPC is traced.
@@ -83,15 +84,16 @@ impl OtelHandlerBuilder {
     /// let handler = OtelHandler::builder().tracer_provider(provider).build();
     /// # let _ = handler;
     /// ```
+    ///
+    /// With an `SdkTracerProvider` the handler uses the SDK's tracer directly, without boxing
+    /// its spans: the cheapest choice.
     pub fn tracer_provider<P>(mut self, provider: P) -> Self
     where
-        P: TracerProvider,
+        P: TracerProvider + 'static,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        self.config.tracer = OnceLock::from(BoxedTracer::new(Box::new(
-            provider.tracer_with_scope(scope()),
-        )));
+        self.config.tracer = OnceLock::from(SpanTracer::of(provider));
         self
     }
 
@@ -266,7 +268,7 @@ impl OtelHandlerBuilder {
 pub(super) struct Config {
     /// The custom tracer, or the global provider's, taken at the first span so that a provider
     /// installed after the handler was built is the one used.
-    tracer: OnceLock<BoxedTracer>,
+    tracer: OnceLock<SpanTracer>,
     pub(super) propagation: Propagation,
     pub(super) filter: Option<Filter>,
     pub(super) message_events: bool,
@@ -298,9 +300,9 @@ impl Default for Config {
 }
 
 impl Config {
-    pub(super) fn tracer(&self) -> &BoxedTracer {
+    pub(super) fn tracer(&self) -> &SpanTracer {
         self.tracer
-            .get_or_init(|| global::tracer_with_scope(scope()))
+            .get_or_init(|| SpanTracer::Boxed(global::tracer_with_scope(scope())))
     }
 
     /// Whether any allow-listed metadata is recorded.

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::HeaderMap;
-use opentelemetry::trace::{Link, Span, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use super::attributes::{self, split_method};
+use super::attributes::{self, PeerAddress, split_method};
 use super::builder::{Config, OtelHandlerBuilder};
 use super::events;
 use super::status::is_error;
@@ -153,21 +153,22 @@ impl OtelHandler {
         if state.recording {
             let config = &*self.config;
             let error = is_error(end.side, end.code);
-            let mut attrs = attributes::end_attributes(end.code, error, config.legacy_attributes);
             let dropped = state
                 .messages
                 .load(Ordering::Relaxed)
                 .saturating_sub(config.max_message_events);
-            if dropped > 0 {
-                attrs.push(KeyValue::new(
-                    attributes::DROPPED_MESSAGE_EVENTS,
-                    dropped as i64,
-                ));
-            }
-            if let Some(e) = end.frame_error {
-                attrs.push(KeyValue::new(attributes::FRAME_ERROR, e.to_string()));
-            }
-            span.set_attributes(attrs);
+            span.set_attributes(
+                attributes::end_attributes(end.code, error, config.legacy_attributes)
+                    .chain(
+                        (dropped > 0).then(|| {
+                            KeyValue::new(attributes::DROPPED_MESSAGE_EVENTS, dropped as i64)
+                        }),
+                    )
+                    .chain(
+                        end.frame_error
+                            .map(|e| KeyValue::new(attributes::FRAME_ERROR, e.to_string())),
+                    ),
+            );
             if error {
                 span.set_status(Status::error(attributes::capped(end.message)));
             }
@@ -247,9 +248,14 @@ impl RpcSpan {
     }
 }
 
-/// Marks a context whose span is a connection span this handler started.
+/// What a connection's context holds for this handler.
 #[derive(Debug)]
-struct ConnSpan;
+struct ConnState {
+    /// The context's span is a connection span this handler started.
+    span: bool,
+    /// The peer's address as an attribute value, for the spans of the connection's RPCs.
+    peer: Option<PeerAddress>,
+}
 
 impl StatsHandler for OtelHandler {
     fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
@@ -265,21 +271,25 @@ impl StatsHandler for OtelHandler {
             Side::Client => (SpanKind::Client, (cx, Vec::new())),
             Side::Server => (SpanKind::Server, self.server_parent(cx, info.metadata())),
         };
-        let builder = SpanBuilder::from_name(name.to_owned())
+        let mut builder = SpanBuilder::from_name(name.to_owned())
             .with_kind(kind)
-            .with_attributes(attributes::sampler_attributes(name))
-            .with_links(links);
-        let mut span = config.tracer().build_with_context(builder, &parent);
-        let recording = span.is_recording();
-        if recording {
-            span.set_attributes(attributes::rpc_attributes(
+            .with_attributes(attributes::sampler_attributes(
+                name,
+                config.attributes.len() + config.record_metadata.len(),
+            ));
+        if !links.is_empty() {
+            builder = builder.with_links(links);
+        }
+        let peer = parent.get::<ConnState>().and_then(|c| c.peer.as_ref());
+        let (cx, recording) = config.tracer().start(builder, &parent, &parent, || {
+            attributes::rpc_attributes(
                 info,
                 config.legacy_attributes,
                 &config.record_metadata,
-            ));
-            span.set_attributes(config.attributes.iter().cloned());
-        }
-        let cx = parent.with_span(span);
+                peer,
+            )
+            .chain(config.attributes.iter().cloned())
+        });
         if let Some(metadata) = info.metadata_mut() {
             config.propagation.inject(&cx, metadata);
         }
@@ -308,26 +318,26 @@ impl StatsHandler for OtelHandler {
     }
 
     fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+        let peer = info.remote_addr.map(PeerAddress::new);
         if !self.config.connection_spans {
-            return cx;
+            return cx.with_value(ConnState { span: false, peer });
         }
         let builder = SpanBuilder::from_name(CONNECTION_SPAN).with_kind(SpanKind::Internal);
         // A root: a connection serves many traces and belongs to none.
-        let mut span = self
+        let (cx, _) = self
             .config
             .tracer()
-            .build_with_context(builder, &Context::new());
-        if span.is_recording() {
-            span.set_attributes(attributes::conn_attributes(info));
-        }
-        cx.with_span(span).with_value(ConnSpan)
+            .start(builder, &Context::new(), &cx, || {
+                attributes::conn_attributes(info, peer.as_ref())
+            });
+        cx.with_value(ConnState { span: true, peer })
     }
 
     fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
         let ConnStats::End(end) = stats else {
             return;
         };
-        if cx.get::<ConnSpan>().is_none() {
+        if !cx.get::<ConnState>().is_some_and(|c| c.span) {
             return;
         }
         let span = cx.span();

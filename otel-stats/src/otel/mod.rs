@@ -4,7 +4,7 @@
 //! One concern per file: the handler (`handler.rs`), its options (`builder.rs`), the
 //! attributes after the semantic conventions (`attributes.rs`), the span events
 //! (`events.rs`), which codes are errors (`status.rs`), propagation through gRPC metadata
-//! (`propagation.rs`), ready filters (`filters.rs`) and, with the `otlp` feature, the
+//! (`propagation.rs`), the tracer spans are made with (`tracer.rs`), ready filters (`filters.rs`) and, with the `otlp` feature, the
 //! one-call OTLP setup (`setup.rs`) with its accounting of lost spans (`accounting.rs`).
 
 #[cfg(feature = "otlp")]
@@ -18,6 +18,7 @@ mod propagation;
 #[cfg(feature = "otlp")]
 mod setup;
 pub(crate) mod status;
+mod tracer;
 
 #[cfg(feature = "otlp")]
 pub use accounting::ExportStats;

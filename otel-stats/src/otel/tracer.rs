@@ -1,0 +1,113 @@
+//! The tracer spans are made with: the SDK's own when the handler was given an
+//! `SdkTracerProvider` (spans stay unboxed and calls on them are direct), else a boxed one
+//! (any other provider, or the global one).
+
+use std::any::Any;
+
+use opentelemetry::global::BoxedTracer;
+use opentelemetry::trace::{Span, SpanBuilder, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+use super::builder::scope;
+
+/// A tracer of this crate's instrumentation scope.
+pub(super) enum SpanTracer {
+    Sdk(SdkTracer),
+    Boxed(BoxedTracer),
+}
+
+impl SpanTracer {
+    /// The tracer of `provider`, unboxed when it is the SDK's.
+    pub(super) fn of<P>(provider: P) -> Self
+    where
+        P: TracerProvider + 'static,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        match (&provider as &dyn Any).downcast_ref::<SdkTracerProvider>() {
+            Some(sdk) => SpanTracer::Sdk(sdk.tracer_with_scope(scope())),
+            None => SpanTracer::Boxed(BoxedTracer::new(Box::new(
+                provider.tracer_with_scope(scope()),
+            ))),
+        }
+    }
+
+    /// Starts the span `builder` describes, a child of `parent`'s span, and returns `into` with
+    /// it as the current span, and whether it records. A recording span first gets the
+    /// attributes `more` gives (while the span is still owned here, no lock is taken for them).
+    pub(super) fn start<I>(
+        &self,
+        builder: SpanBuilder,
+        parent: &Context,
+        into: &Context,
+        more: impl FnOnce() -> I,
+    ) -> (Context, bool)
+    where
+        I: IntoIterator<Item = KeyValue>,
+    {
+        match self {
+            SpanTracer::Sdk(t) => with_span(t.build_with_context(builder, parent), into, more),
+            SpanTracer::Boxed(t) => with_span(t.build_with_context(builder, parent), into, more),
+        }
+    }
+}
+
+fn with_span<S, I>(mut span: S, into: &Context, more: impl FnOnce() -> I) -> (Context, bool)
+where
+    S: Span + Send + Sync + 'static,
+    I: IntoIterator<Item = KeyValue>,
+{
+    let recording = span.is_recording();
+    if recording {
+        span.set_attributes(more());
+    }
+    (into.with_span(span), recording)
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::noop::NoopTracerProvider;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+
+    use super::*;
+
+    #[test]
+    fn the_sdk_provider_gets_an_unboxed_tracer() {
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(InMemorySpanExporter::default())
+            .build();
+        assert!(matches!(SpanTracer::of(provider), SpanTracer::Sdk(_)));
+        assert!(matches!(
+            SpanTracer::of(NoopTracerProvider::new()),
+            SpanTracer::Boxed(_)
+        ));
+    }
+
+    #[test]
+    fn only_recording_spans_get_the_extra_attributes() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let tracer = SpanTracer::of(provider);
+        let mut asked = false;
+        let root = Context::new();
+        let (cx, recording) = tracer.start(SpanBuilder::from_name("s"), &root, &root, || {
+            asked = true;
+            [KeyValue::new("k", 1)]
+        });
+        assert!(recording && asked);
+        cx.span().end();
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans[0].attributes, vec![KeyValue::new("k", 1)]);
+
+        let (_, recording) = SpanTracer::of(NoopTracerProvider::new()).start(
+            SpanBuilder::from_name("s"),
+            &root,
+            &root,
+            || -> [KeyValue; 0] { panic!("not recording: no attributes to build") },
+        );
+        assert!(!recording);
+    }
+}
