@@ -189,3 +189,44 @@ async fn a_filter_accepts_methods_by_their_full_name() {
     drop(client);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_calls_keep_their_series_and_made_up_methods_stay_other() {
+    // The handler keeps each method's attributes after its first call; a method the server
+    // lacks is never kept, however often it is called.
+    let metrics = Metrics::new();
+    let server = TestServer::start(metrics.a66_handler()).await;
+    let mut client = raw_client(&server, metrics.a66_handler()).await;
+    for _ in 0..3 {
+        call(&mut client, "/grpc.examples.echo.Echo/UnaryEcho")
+            .await
+            .unwrap();
+        let status = call(&mut client, NOPE).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unimplemented);
+    }
+    let c = metrics.wait_calls(6).await;
+
+    let server_point = |method, status: &str, error: bool| {
+        let mut attrs = vec![
+            ("rpc.system.name", "grpc"),
+            ("rpc.method", method),
+            ("rpc.response.status_code", status),
+        ];
+        if error {
+            attrs.push(("error.type", status));
+        }
+        c.instrument(RPC_SERVER_CALL_DURATION).point(&attrs).count
+    };
+    assert_eq!(server_point(UNARY, "OK", false), 3);
+    assert_eq!(server_point("_OTHER", "UNIMPLEMENTED", true), 3);
+    assert_eq!(c.instrument(RPC_SERVER_CALL_DURATION).points.len(), 2);
+    assert_eq!(
+        methods(&c, GRPC_SERVER_CALL_STARTED, "grpc.method"),
+        // Counted before the status is known: the made-up name, as documented.
+        pairs(&[("grpc.examples.echo.Echo/NoSuchMethod", ""), (UNARY, "")])
+    );
+    assert_eq!(c.count(RPC_CLIENT_CALL_DURATION), 6);
+    assert_eq!(c.instrument(RPC_CLIENT_CALL_DURATION).points.len(), 2);
+    drop(client);
+    server.stop().await;
+}

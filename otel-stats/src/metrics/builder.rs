@@ -96,7 +96,9 @@ impl MetricsHandlerBuilder {
 
     /// Records a method under its own name when `filter` accepts its full name
     /// (`/package.Service/Method`), or when it is in the [`methods`](Self::methods) list; any
-    /// other method is `_OTHER` / `other`. The filter runs once per RPC, in `tag_rpc`.
+    /// other method is `_OTHER` / `other`. The filter runs in `tag_rpc`, for a method the
+    /// handler has not seen yet: its answers for a method it accepts are kept (up to 256
+    /// methods per side), so it should depend on the name alone.
     ///
     /// ```
     /// let handler = otel_stats::MetricsHandler::builder()

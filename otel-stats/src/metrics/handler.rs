@@ -2,24 +2,15 @@
 
 use std::sync::Arc;
 
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_semantic_conventions::attribute::{
-    ERROR_TYPE, RPC_METHOD, RPC_RESPONSE_STATUS_CODE, RPC_SYSTEM_NAME,
-};
+use opentelemetry::Context;
 
 use super::builder::MetricsHandlerBuilder;
 use super::instruments::{Instruments, SideInstruments};
 use super::methods::Methods;
-use super::state::{ConnMetrics, RpcMetrics};
+use super::series::{EndAttributes, Parts, Series, SeriesCache, Uncached, server_other};
+use super::state::{ConnMetrics, RpcMetrics, RpcSeries};
 use crate::event::{ConnEnd, ConnStats, ConnTagInfo, End, RpcStats, RpcTagInfo, Side};
 use crate::handler::StatsHandler;
-use crate::otel::attributes::{GRPC, push_server};
-use crate::otel::status::{code_name, is_error};
-
-/// gRFC A66's attribute names.
-const GRPC_METHOD: &str = "grpc.method";
-const GRPC_STATUS: &str = "grpc.status";
-const GRPC_TARGET: &str = "grpc.target";
 
 /// A [`StatsHandler`] that records OpenTelemetry metrics for every RPC and connection,
 /// sampled or not.
@@ -49,10 +40,13 @@ const GRPC_TARGET: &str = "grpc.target";
 /// is. `grpc.server.call.started` is counted before the status is known, so a server with the
 /// A66 instruments facing untrusted callers should give an allow-list.
 ///
-/// **Cost.** Instruments are created once, by [`build`](MetricsHandlerBuilder::build). Per
-/// RPC: one context value in `tag_rpc`, an atomic add per message when the A66 size
-/// instruments are on, and the histogram records at `End`. No locks of its own; nothing
-/// blocks.
+/// **Cost.** Instruments are created once, by [`build`](MetricsHandlerBuilder::build), and
+/// each method's attributes (per target on the client, one set per status code) when its
+/// first RPC ends, for up to 256 methods per side; methods past that, and the unknown ones of
+/// a client, have theirs built per RPC. Per RPC: a look-up of its method and one context value
+/// in `tag_rpc`, an atomic add per message when the A66 size instruments are on, and the
+/// records at `End`, always with the same attribute slice for the same method and code. The
+/// method cache's lock is only ever tried, never waited for; nothing blocks.
 ///
 /// Composes with the other handlers, as a pair or in a `Vec`; cloning is cheap.
 ///
@@ -84,6 +78,34 @@ struct Inner {
     instruments: Instruments,
     methods: Methods,
     a66: bool,
+    /// Each method's attributes, per side.
+    server_series: SeriesCache,
+    client_series: SeriesCache,
+    /// The attributes of a server's unknown methods.
+    server_other: Arc<Series>,
+}
+
+impl Inner {
+    fn series(&self, side: Side) -> &SeriesCache {
+        match side {
+            Side::Server => &self.server_series,
+            Side::Client => &self.client_series,
+        }
+    }
+
+    /// The attributes of a new RPC: its method's, from the cache, or built for it.
+    fn classify(&self, info: &RpcTagInfo<'_>) -> RpcSeries {
+        let (side, full_method, authority) = (info.side(), info.full_method(), info.authority());
+        if let Some(series) = self.series(side).get(full_method, authority) {
+            return RpcSeries::Cached(series);
+        }
+        let method = self.methods.classify(full_method, side);
+        if side == Side::Server && !method.is_known() {
+            return RpcSeries::Cached(Arc::clone(&self.server_other));
+        }
+        let parts = Parts::new(side, method, authority, self.a66);
+        RpcSeries::Uncached(Box::new(Uncached::new(full_method, authority, parts)))
+    }
 }
 
 impl Default for MetricsHandler {
@@ -120,42 +142,43 @@ impl MetricsHandler {
                 instruments,
                 methods,
                 a66,
+                server_series: SeriesCache::default(),
+                client_series: SeriesCache::default(),
+                server_other: server_other(a66),
             }),
         }
     }
 
     fn end_rpc(&self, state: &RpcMetrics, end: &End<'_>) {
+        match &state.series {
+            RpcSeries::Cached(series) => {
+                if let Some(attrs) = series.at_end(end.code) {
+                    self.record_end(state, end, attrs);
+                }
+            }
+            RpcSeries::Uncached(rpc) => match self.inner.series(state.side).learn(rpc, end.code) {
+                Some(series) => {
+                    if let Some(attrs) = series.at_end(end.code) {
+                        self.record_end(state, end, attrs);
+                    }
+                }
+                None => self.record_end(state, end, &rpc.parts.at_end(end.code)),
+            },
+        }
+    }
+
+    fn record_end(&self, state: &RpcMetrics, end: &End<'_>, attrs: &EndAttributes) {
         let instruments = self.inner.instruments.side(state.side);
         let seconds = end.duration().as_secs_f64();
-        let method = state.method.at_end(end.code);
-        let code = code_name(end.code);
-
-        let mut attrs = Vec::with_capacity(4 + state.server.len());
-        attrs.extend([
-            KeyValue::new(RPC_SYSTEM_NAME, GRPC),
-            KeyValue::new(RPC_METHOD, method.semconv()),
-            KeyValue::new(RPC_RESPONSE_STATUS_CODE, code),
-        ]);
-        if is_error(state.side, end.code) {
-            attrs.push(KeyValue::new(ERROR_TYPE, code));
-        }
-        attrs.extend(state.server.iter().cloned());
-        instruments.call_duration.record(seconds, &attrs);
-
+        instruments.call_duration.record(seconds, &attrs.semconv);
         if let Some(a66) = &instruments.a66 {
-            attrs.clear();
-            attrs.extend([
-                KeyValue::new(GRPC_METHOD, method.a66()),
-                KeyValue::new(GRPC_STATUS, code),
-            ]);
-            attrs.extend(state.target.iter().cloned());
-            a66.duration.record(seconds, &attrs);
+            a66.duration.record(seconds, &attrs.a66);
             if let Some(call) = &a66.call_duration {
-                call.record(seconds, &attrs);
+                call.record(seconds, &attrs.a66);
             }
             let (sent, rcvd) = state.sizes();
-            a66.sent.record(sent, &attrs);
-            a66.rcvd.record(rcvd, &attrs);
+            a66.sent.record(sent, &attrs.a66);
+            a66.rcvd.record(rcvd, &attrs.a66);
         }
     }
 
@@ -182,31 +205,17 @@ impl StatsHandler for MetricsHandler {
     fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
         let inner = &*self.inner;
         let side = info.side();
-        let method = inner.methods.classify(info.full_method(), side);
-        let (mut server, mut target) = (Vec::new(), None);
-        match side {
-            Side::Server => {
-                // A server RPC's context derives from its connection's.
-                if let Some(conn) = cx.get::<ConnMetrics>().filter(|c| c.side == Side::Server) {
-                    conn.add_rpc();
-                }
-            }
-            Side::Client => {
-                push_server(&mut server, info.authority());
-                if inner.a66 {
-                    target = info
-                        .authority()
-                        .map(|a| KeyValue::new(GRPC_TARGET, a.to_owned()));
-                }
+        if side == Side::Server {
+            // A server RPC's context derives from its connection's.
+            if let Some(conn) = cx.get::<ConnMetrics>().filter(|c| c.side == Side::Server) {
+                conn.add_rpc();
             }
         }
+        let series = inner.classify(info);
         if let Some(a66) = &inner.instruments.side(side).a66 {
-            let mut attrs = Vec::with_capacity(2);
-            attrs.push(KeyValue::new(GRPC_METHOD, method.a66()));
-            attrs.extend(target.iter().cloned());
-            a66.started.add(1, &attrs);
+            a66.started.add(1, series.started());
         }
-        cx.with_value(RpcMetrics::new(side, method, server, target))
+        cx.with_value(RpcMetrics::new(side, series))
     }
 
     fn wants_payloads(&self, _cx: &Context) -> bool {

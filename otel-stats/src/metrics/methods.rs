@@ -80,13 +80,23 @@ impl Methods {
 }
 
 impl Method {
+    /// An unknown method: `_OTHER` / `other`.
+    pub(super) fn unknown() -> Method {
+        Method {
+            name: None,
+            provisional: false,
+        }
+    }
+
+    /// Whether the method keeps its own name (for now, if provisional).
+    pub(super) fn is_known(&self) -> bool {
+        self.name.is_some()
+    }
+
     /// The method as named once the RPC ended with `code`.
     pub(super) fn at_end(&self, code: Code) -> Method {
         if self.provisional && code == Code::Unimplemented {
-            Method {
-                name: None,
-                provisional: false,
-            }
+            Method::unknown()
         } else {
             self.clone()
         }

@@ -4,8 +4,9 @@
 //!
 //! One concern per file: the handler (`handler.rs`), its options (`builder.rs`), the
 //! instruments and their buckets (`instruments.rs`), the names of the instruments
-//! ([`names`]), which methods keep their names (`methods.rs`), and the per-RPC and
-//! per-connection state kept in the context (`state.rs`).
+//! ([`names`]), which methods keep their names (`methods.rs`), the attributes built once per
+//! method (`series.rs`), and the per-RPC and per-connection state kept in the context
+//! (`state.rs`).
 //!
 //! ```
 //! use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -22,6 +23,7 @@ mod handler;
 mod instruments;
 mod methods;
 pub mod names;
+mod series;
 mod state;
 
 pub use builder::MetricsHandlerBuilder;

@@ -1,39 +1,48 @@
 //! What the handler keeps in an RPC's or a connection's [`Context`](opentelemetry::Context):
 //! decided once when it is tagged, updated with atomics, read at its end. No locks.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use opentelemetry::KeyValue;
 
-use super::methods::Method;
+use super::series::{Series, Uncached};
 use crate::event::Side;
 
 /// One RPC's metrics state.
 #[derive(Debug)]
 pub(super) struct RpcMetrics {
     pub(super) side: Side,
-    pub(super) method: Method,
-    /// `server.address` and `server.port` (client side).
-    pub(super) server: Vec<KeyValue>,
-    /// `grpc.target` (client side, with the A66 instruments).
-    pub(super) target: Option<KeyValue>,
+    pub(super) series: RpcSeries,
     /// Compressed message bytes sent and received (counted only for the A66 instruments).
     sent: AtomicU64,
     rcvd: AtomicU64,
 }
 
+/// The attributes an RPC is measured with.
+#[derive(Debug)]
+pub(super) enum RpcSeries {
+    /// Its method's, shared with its other RPCs.
+    Cached(Arc<Series>),
+    /// Its own, for a method not (yet) in the cache.
+    Uncached(Box<Uncached>),
+}
+
+impl RpcSeries {
+    /// The attributes of A66's `started` counter.
+    pub(super) fn started(&self) -> &[KeyValue] {
+        match self {
+            RpcSeries::Cached(series) => series.started(),
+            RpcSeries::Uncached(rpc) => &rpc.started,
+        }
+    }
+}
+
 impl RpcMetrics {
-    pub(super) fn new(
-        side: Side,
-        method: Method,
-        server: Vec<KeyValue>,
-        target: Option<KeyValue>,
-    ) -> Self {
+    pub(super) fn new(side: Side, series: RpcSeries) -> Self {
         RpcMetrics {
             side,
-            method,
-            server,
-            target,
+            series,
             sent: AtomicU64::new(0),
             rcvd: AtomicU64::new(0),
         }
