@@ -346,3 +346,47 @@ async fn extra_attributes_and_the_old_names_on_opt_in() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_rpc_whose_span_cannot_be_made_leaves_the_connection_span_alone() {
+    // The filter is user code; when it panics the RPC goes on untraced. Its `End` must not
+    // end the span it would otherwise have been a child of: the connection's.
+    let spans = Spans::new();
+    let server = TestServer::start(
+        spans
+            .builder()
+            .filter(|info| {
+                assert!(!info.full_method().ends_with("/UnaryEcho"), "filter bug");
+                true
+            })
+            .build(),
+    )
+    .await;
+    let mut client = server.client(otel_stats::NoopHandler).await;
+    for _ in 0..3 {
+        client.unary_echo(req("hello")).await.unwrap();
+    }
+    let mut replies = client
+        .server_streaming_echo(req("x"))
+        .await
+        .unwrap()
+        .into_inner();
+    while replies.message().await.unwrap().is_some() {}
+    drop(client);
+    server.stop().await;
+
+    let all = spans
+        .wait_for("the connection span", |s| {
+            s.iter().any(|s| s.name == "grpc.connection")
+        })
+        .await;
+    let rpcs = of_kind(&all, &SpanKind::Server);
+    assert_eq!(rpcs.len(), 1, "only the streaming RPC is traced");
+    let conns: Vec<_> = all.iter().filter(|s| s.name == "grpc.connection").collect();
+    assert_eq!(conns.len(), 1);
+    // Ended at ConnEnd (with its byte counts), not by an untraced RPC's End.
+    assert!(
+        matches!(attr(conns[0], "otel_stats.connection.bytes_read"), Some(Value::I64(n)) if n > 0)
+    );
+    assert!(conns[0].end_time >= rpcs[0].end_time);
+}

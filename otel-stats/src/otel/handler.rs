@@ -1,10 +1,9 @@
 //! [`OtelHandler`]: RPC and connection spans, span events and trace propagation.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::HeaderMap;
-use opentelemetry::trace::{Link, SpanBuilder, SpanKind, Status, TraceContextExt};
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, SpanRef, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use super::attributes::{self, PeerAddress, split_method};
@@ -12,7 +11,7 @@ use super::builder::{Config, OtelHandlerBuilder};
 use super::events;
 use super::status::is_error;
 use crate::event::{ConnStats, ConnTagInfo, End, RpcStats, RpcTagInfo, Side};
-use crate::handler::StatsHandler;
+use crate::handler::{StatsHandler, guard};
 
 /// The name of connection spans.
 const CONNECTION_SPAN: &str = "grpc.connection";
@@ -148,26 +147,15 @@ impl OtelHandler {
         (extracted, links)
     }
 
-    fn end_rpc(&self, cx: &Context, state: &RpcSpan, end: &End<'_>) {
-        let span = cx.span();
-        if state.recording {
+    fn end_rpc(&self, span: &SpanRef<'_>, end: &End<'_>) {
+        if span.is_recording() {
             let config = &*self.config;
             let error = is_error(end.side, end.code);
-            let dropped = state
-                .messages
-                .load(Ordering::Relaxed)
-                .saturating_sub(config.max_message_events);
             span.set_attributes(
-                attributes::end_attributes(end.code, error, config.legacy_attributes)
-                    .chain(
-                        (dropped > 0).then(|| {
-                            KeyValue::new(attributes::DROPPED_MESSAGE_EVENTS, dropped as i64)
-                        }),
-                    )
-                    .chain(
-                        end.frame_error
-                            .map(|e| KeyValue::new(attributes::FRAME_ERROR, e.to_string())),
-                    ),
+                attributes::end_attributes(end.code, error, config.legacy_attributes).chain(
+                    end.frame_error
+                        .map(|e| KeyValue::new(attributes::FRAME_ERROR, e.to_string())),
+                ),
             );
             if error {
                 span.set_status(Status::error(attributes::capped(end.message)));
@@ -176,19 +164,7 @@ impl OtelHandler {
         span.end_with_timestamp(end.end_time);
     }
 
-    fn message_event(&self, cx: &Context, state: &RpcSpan, stats: &RpcStats<'_>) {
-        let (name, payload) = match stats {
-            RpcStats::OutPayload(p) => (events::OUTBOUND_MESSAGE, p),
-            RpcStats::InPayload(p) => (events::INBOUND_MESSAGE, p),
-            _ => return,
-        };
-        if state.messages.fetch_add(1, Ordering::Relaxed) < self.config.max_message_events {
-            cx.span()
-                .add_event_with_timestamp(name, payload.time, events::message(payload));
-        }
-    }
-
-    fn metadata_event(&self, cx: &Context, stats: &RpcStats<'_>) {
+    fn metadata_event(&self, span: &SpanRef<'_>, stats: &RpcStats<'_>) {
         let config = &*self.config;
         let (name, attrs, response_metadata) = match stats {
             RpcStats::OutHeader(h) => (
@@ -213,7 +189,6 @@ impl OtelHandler {
             ),
             _ => return,
         };
-        let span = cx.span();
         if config.header_events {
             span.add_event_with_timestamp(name, stats.time(), attrs);
         }
@@ -222,28 +197,6 @@ impl OtelHandler {
                 &config.record_metadata,
                 metadata,
             ));
-        }
-    }
-}
-
-/// What an RPC's context says about its span.
-#[derive(Debug)]
-struct RpcSpan {
-    /// `false` for an RPC the filter left out, shadowing the state of an enclosing RPC (a
-    /// client call made by a server handler).
-    traced: bool,
-    /// The span records (it is sampled): worth building events and attributes for.
-    recording: bool,
-    /// Message events seen, recorded or not.
-    messages: AtomicUsize,
-}
-
-impl RpcSpan {
-    fn new(traced: bool, recording: bool) -> Self {
-        RpcSpan {
-            traced,
-            recording,
-            messages: AtomicUsize::new(0),
         }
     }
 }
@@ -257,14 +210,12 @@ struct ConnState {
     peer: Option<PeerAddress>,
 }
 
-impl StatsHandler for OtelHandler {
-    fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+impl OtelHandler {
+    /// The RPC's context with its span, or `None` for an RPC the filter leaves out.
+    fn trace_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Option<Context> {
         let config = &*self.config;
         if config.filter.as_ref().is_some_and(|keep| !keep(info)) {
-            return match cx.get::<RpcSpan>() {
-                Some(_) => cx.with_value(RpcSpan::new(false, false)),
-                None => cx,
-            };
+            return None;
         }
         let (name, _, _) = split_method(info.full_method());
         let (kind, (parent, links)) = match info.side() {
@@ -281,40 +232,61 @@ impl StatsHandler for OtelHandler {
             builder = builder.with_links(links);
         }
         let peer = parent.get::<ConnState>().and_then(|c| c.peer.as_ref());
-        let (cx, recording) = config.tracer().start(builder, &parent, &parent, || {
-            attributes::rpc_attributes(
-                info,
-                config.legacy_attributes,
-                &config.record_metadata,
-                peer,
-            )
-            .chain(config.attributes.iter().cloned())
-        });
+        let rpc_span = Some(config.max_message_events);
+        let (cx, _) = config
+            .tracer()
+            .start(builder, &parent, &parent, rpc_span, || {
+                attributes::rpc_attributes(
+                    info,
+                    config.legacy_attributes,
+                    &config.record_metadata,
+                    peer,
+                )
+                .chain(config.attributes.iter().cloned())
+            });
         if let Some(metadata) = info.metadata_mut() {
             config.propagation.inject(&cx, metadata);
         }
-        cx.with_value(RpcSpan::new(true, recording))
+        Some(cx)
+    }
+}
+
+impl StatsHandler for OtelHandler {
+    fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+        // An RPC the filter leaves out, or whose span could not be made (user code, a
+        // sampler or a span processor, panicked), gets a context without a span of its own but
+        // with its parent's identity: its events touch no span, its `End` ends none, and spans
+        // the application starts under it still join the trace.
+        let parent = cx.clone();
+        guard(|| self.trace_rpc(cx, info))
+            .flatten()
+            .unwrap_or_else(|| {
+                parent.with_remote_span_context(parent.span().span_context().clone())
+            })
     }
 
     fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
-        let Some(state) = cx.get::<RpcSpan>().filter(|s| s.traced) else {
-            return;
-        };
+        let span = cx.span();
         match stats {
-            RpcStats::End(end) => self.end_rpc(cx, state, end),
-            _ if !state.recording => {}
-            RpcStats::InPayload(_) | RpcStats::OutPayload(_) => {
+            RpcStats::End(end) => self.end_rpc(&span, end),
+            _ if !span.is_recording() => {}
+            RpcStats::InPayload(p) | RpcStats::OutPayload(p) => {
                 if self.config.message_events {
-                    self.message_event(cx, state, stats);
+                    let name = match stats {
+                        RpcStats::InPayload(_) => events::INBOUND_MESSAGE,
+                        _ => events::OUTBOUND_MESSAGE,
+                    };
+                    // The span keeps at most `max_message_events` of them.
+                    span.add_event_with_timestamp(name, p.time, events::message(p));
                 }
             }
-            _ => self.metadata_event(cx, stats),
+            _ => self.metadata_event(&span, stats),
         }
     }
 
     fn wants_payloads(&self, cx: &Context) -> bool {
         // Message events go on recording spans only.
-        self.config.message_events && cx.get::<RpcSpan>().is_some_and(|s| s.traced && s.recording)
+        self.config.message_events && cx.span().is_recording()
     }
 
     fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
@@ -327,7 +299,7 @@ impl StatsHandler for OtelHandler {
         let (cx, _) = self
             .config
             .tracer()
-            .start(builder, &Context::new(), &cx, || {
+            .start(builder, &Context::new(), &cx, None, || {
                 attributes::conn_attributes(info, peer.as_ref())
             });
         cx.with_value(ConnState { span: true, peer })

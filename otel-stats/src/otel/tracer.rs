@@ -10,6 +10,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 use super::builder::scope;
+use super::span::RpcSpan;
 
 /// A tracer of this crate's instrumentation scope.
 pub(super) enum SpanTracer {
@@ -36,24 +37,33 @@ impl SpanTracer {
     /// Starts the span `builder` describes, a child of `parent`'s span, and returns `into` with
     /// it as the current span, and whether it records. A recording span first gets the
     /// attributes `more` gives (while the span is still owned here, no lock is taken for them).
+    /// With `rpc: Some(max_message_events)` the span is an [`RpcSpan`].
     pub(super) fn start<I>(
         &self,
         builder: SpanBuilder,
         parent: &Context,
         into: &Context,
+        rpc: Option<usize>,
         more: impl FnOnce() -> I,
     ) -> (Context, bool)
     where
         I: IntoIterator<Item = KeyValue>,
     {
         match self {
-            SpanTracer::Sdk(t) => with_span(t.build_with_context(builder, parent), into, more),
-            SpanTracer::Boxed(t) => with_span(t.build_with_context(builder, parent), into, more),
+            SpanTracer::Sdk(t) => with_span(t.build_with_context(builder, parent), into, rpc, more),
+            SpanTracer::Boxed(t) => {
+                with_span(t.build_with_context(builder, parent), into, rpc, more)
+            }
         }
     }
 }
 
-fn with_span<S, I>(mut span: S, into: &Context, more: impl FnOnce() -> I) -> (Context, bool)
+fn with_span<S, I>(
+    mut span: S,
+    into: &Context,
+    rpc: Option<usize>,
+    more: impl FnOnce() -> I,
+) -> (Context, bool)
 where
     S: Span + Send + Sync + 'static,
     I: IntoIterator<Item = KeyValue>,
@@ -62,7 +72,11 @@ where
     if recording {
         span.set_attributes(more());
     }
-    (into.with_span(span), recording)
+    let cx = match rpc {
+        Some(max_messages) => into.with_span(RpcSpan::new(span, max_messages)),
+        None => into.with_span(span),
+    };
+    (cx, recording)
 }
 
 #[cfg(test)]
@@ -93,7 +107,7 @@ mod tests {
         let tracer = SpanTracer::of(provider);
         let mut asked = false;
         let root = Context::new();
-        let (cx, recording) = tracer.start(SpanBuilder::from_name("s"), &root, &root, || {
+        let (cx, recording) = tracer.start(SpanBuilder::from_name("s"), &root, &root, None, || {
             asked = true;
             [KeyValue::new("k", 1)]
         });
@@ -106,6 +120,7 @@ mod tests {
             SpanBuilder::from_name("s"),
             &root,
             &root,
+            None,
             || -> [KeyValue; 0] { panic!("not recording: no attributes to build") },
         );
         assert!(!recording);
