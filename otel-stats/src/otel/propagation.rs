@@ -54,15 +54,30 @@ impl Propagation {
     }
 }
 
-/// Sets propagation fields as request headers; a field that is not a valid header is dropped.
+/// W3C trace context's fields, the ones asked for on every RPC: named once, not parsed from
+/// text each time.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+
+fn header_name(key: &str) -> Option<HeaderName> {
+    match key {
+        "traceparent" => Some(TRACEPARENT),
+        "tracestate" => Some(TRACESTATE),
+        _ => HeaderName::from_bytes(key.as_bytes()).ok(),
+    }
+}
+
+/// Sets propagation fields as request headers; a field that is not a valid header is dropped,
+/// and so is an empty one (the SDK's W3C propagator sets `tracestate` even when there is no
+/// state, and W3C trace context says an empty one should not be sent).
 struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(key.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
+        if value.is_empty() {
+            return;
+        }
+        if let (Some(name), Ok(value)) = (header_name(key), HeaderValue::try_from(value)) {
             self.0.insert(name, value);
         }
     }
@@ -73,7 +88,12 @@ struct HeaderExtractor<'a>(&'a HeaderMap);
 
 impl Extractor for HeaderExtractor<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
+        let value = match key {
+            "traceparent" => self.0.get(&TRACEPARENT),
+            "tracestate" => self.0.get(&TRACESTATE),
+            _ => self.0.get(key),
+        };
+        value.and_then(|v| v.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -110,8 +130,30 @@ mod tests {
             headers["traceparent"],
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         );
+        assert!(!headers.contains_key("tracestate"), "no state, no header");
         let cx = w3c.extract(&Context::new(), &headers);
         assert_eq!(cx.span().span_context(), &remote());
+    }
+
+    #[test]
+    fn trace_state_crosses_when_there_is_one() {
+        let w3c = Propagation::Custom(Box::new(TraceContextPropagator::new()));
+        let state = TraceState::from_key_value([("vendor", "v1")]).unwrap();
+        let sc = SpanContext::new(
+            remote().trace_id(),
+            remote().span_id(),
+            TraceFlags::SAMPLED,
+            true,
+            state,
+        );
+        let mut headers = HeaderMap::new();
+        w3c.inject(
+            &Context::new().with_remote_span_context(sc.clone()),
+            &mut headers,
+        );
+        assert_eq!(headers["tracestate"], "vendor=v1");
+        let cx = w3c.extract(&Context::new(), &headers);
+        assert_eq!(cx.span().span_context(), &sc);
     }
 
     #[test]
