@@ -63,6 +63,16 @@ fn spans_of_real_rpcs_arrive_at_an_otlp_receiver() {
         assert_eq!(failed.unwrap_err().code(), Code::Internal);
         drop(client);
         server.stop().await;
+        // The client's side of the connection ends when its task sees the server close it,
+        // which may be a moment after the server has stopped: wait for all six spans to end
+        // before shutting the pipeline down.
+        tokio::time::timeout(common::PATIENCE, async {
+            while telemetry.export_stats().ended < 6 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("six spans ended");
 
         // Shutting down exports what the batch processor holds; it blocks, so off the runtime.
         tokio::task::spawn_blocking(move || telemetry.shutdown())
