@@ -19,15 +19,9 @@ use std::any::Any;
 use std::error::Error as StdError;
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderValue;
 use percent_encoding::percent_decode;
 use tonic::Code;
-
-// Looked up on every RPC: as `HeaderName`s, a lookup skips parsing and validating the name.
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
-const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
-const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
-pub(crate) const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 
 /// How close to its deadline a drop counts as the deadline: a tenth of the timeout, between
 /// 2 and 20 ms. The peer's deadline clock started before ours (a client sets its deadline
@@ -55,13 +49,17 @@ impl FinalStatus {
     }
 }
 
-/// The status in `headers` (trailers, or the headers of a trailers-only response), if any,
-/// decided as tonic decides it for the application: an unparseable `grpc-status` is
-/// `UNKNOWN`, and so is a `grpc-message` that does not percent-decode to UTF-8.
-pub(crate) fn from_headers(headers: &HeaderMap) -> Option<FinalStatus> {
-    let raw = headers.get(&GRPC_STATUS)?;
+/// The status that a `grpc-status` and a `grpc-message` (of trailers, or of the headers of a
+/// trailers-only response) say, if there is a `grpc-status`, decided as tonic decides it for
+/// the application: an unparseable `grpc-status` is `UNKNOWN`, and so is a `grpc-message` that
+/// does not percent-decode to UTF-8.
+pub(crate) fn from_values(
+    status: Option<&HeaderValue>,
+    message: Option<&HeaderValue>,
+) -> Option<FinalStatus> {
+    let raw = status?;
     let code = parse_code(raw.as_bytes()).unwrap_or(Code::Unknown);
-    let Some(message) = headers.get(&GRPC_MESSAGE) else {
+    let Some(message) = message else {
         return Some(FinalStatus::new(code, ""));
     };
     Some(match percent_decode(message.as_bytes()).decode_utf8() {
@@ -82,9 +80,8 @@ fn parse_code(raw: &[u8]) -> Option<Code> {
     i32::try_from(n).ok().map(Code::from_i32)
 }
 
-/// The `grpc-timeout` of a request: at most 8 digits and a unit (`H M S m u n`).
-pub(crate) fn timeout(headers: &HeaderMap) -> Option<Duration> {
-    let raw = headers.get(&GRPC_TIMEOUT)?.as_bytes();
+/// A request's `grpc-timeout`: at most 8 digits and a unit (`H M S m u n`).
+pub(crate) fn parse_timeout(raw: &[u8]) -> Option<Duration> {
     let (&unit, digits) = raw.split_last()?;
     if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -103,14 +100,41 @@ pub(crate) fn timeout(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
-/// Whether the deadline of an RPC that started at `started` with `timeout` has passed.
-pub(crate) fn deadline_passed(started: Instant, timeout: Option<Duration>) -> bool {
-    timeout.is_some_and(|t| started.elapsed() + deadline_slack(t) >= t)
+/// The deadline of an RPC that has a `grpc-timeout`: when its clock started, and the timeout.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    started: Instant,
+    timeout: Duration,
+}
+
+impl Deadline {
+    /// Starts the clock of `timeout` now. Without a timeout there is no deadline and no clock
+    /// to read: an RPC without one pays for no monotonic clock read.
+    pub(crate) fn start(timeout: Option<Duration>) -> Option<Self> {
+        timeout.map(|timeout| Deadline {
+            started: Instant::now(),
+            timeout,
+        })
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether the deadline has passed (within the slack).
+    fn passed(&self) -> bool {
+        self.started.elapsed() + deadline_slack(self.timeout) >= self.timeout
+    }
+}
+
+/// Whether `deadline`, if there is one, has passed.
+fn deadline_passed(deadline: Option<Deadline>) -> bool {
+    deadline.is_some_and(|d| d.passed())
 }
 
 /// The status of an RPC dropped before it had one.
-pub(crate) fn dropped(started: Instant, timeout: Option<Duration>) -> FinalStatus {
-    if deadline_passed(started, timeout) {
+pub(crate) fn dropped(deadline: Option<Deadline>) -> FinalStatus {
+    if deadline_passed(deadline) {
         FinalStatus::new(Code::DeadlineExceeded, "deadline exceeded")
     } else {
         FinalStatus::new(Code::Cancelled, "cancelled")
@@ -119,12 +143,8 @@ pub(crate) fn dropped(started: Instant, timeout: Option<Duration>) -> FinalStatu
 
 /// Applies the deadline rule to a status that arrived: `CANCELLED` after the deadline is
 /// `DEADLINE_EXCEEDED`.
-pub(crate) fn settle(
-    status: FinalStatus,
-    started: Instant,
-    timeout: Option<Duration>,
-) -> FinalStatus {
-    if status.code == Code::Cancelled && deadline_passed(started, timeout) {
+pub(crate) fn settle(status: FinalStatus, deadline: Option<Deadline>) -> FinalStatus {
+    if status.code == Code::Cancelled && deadline_passed(deadline) {
         FinalStatus {
             code: Code::DeadlineExceeded,
             ..status
@@ -218,61 +238,54 @@ fn code_for_reset(reason: h2::Reason) -> Code {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
-    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (k, v) in pairs {
-            map.insert(*k, HeaderValue::from_bytes(v).unwrap());
-        }
-        map
+    fn value(raw: &[u8]) -> HeaderValue {
+        HeaderValue::from_bytes(raw).unwrap()
+    }
+
+    fn from_headers(status: Option<&[u8]>, message: Option<&[u8]>) -> Option<FinalStatus> {
+        from_values(status.map(value).as_ref(), message.map(value).as_ref())
     }
 
     #[test]
     fn status_and_message() {
-        let s = from_headers(&headers(&[
-            ("grpc-status", b"3"),
-            ("grpc-message", b"bad%20input%2"),
-        ]))
-        .unwrap();
+        let s = from_headers(Some(b"3"), Some(b"bad%20input%2")).unwrap();
         assert_eq!(s.code, Code::InvalidArgument);
         assert_eq!(
             s.message, "bad input%2",
             "bad escapes are kept as they came"
         );
-        assert_eq!(from_headers(&HeaderMap::new()), None);
+        assert_eq!(from_headers(None, None), None);
+        assert_eq!(from_headers(None, Some(b"no status")), None);
     }
 
     #[test]
     fn malformed_status_is_unknown() {
-        let s = from_headers(&headers(&[
-            ("grpc-status", b"13"),
-            ("grpc-message", b"%E2%82"),
-        ]));
+        let s = from_headers(Some(b"13"), Some(b"%E2%82"));
         assert_eq!(
             s.unwrap().code,
             Code::Unknown,
             "a message that is not UTF-8, as tonic"
         );
         for raw in [&b"abc"[..], b"", b"-1", b"99999999999999", b"1 "] {
-            let s = from_headers(&headers(&[("grpc-status", raw)])).unwrap();
+            let s = from_headers(Some(raw), None).unwrap();
             assert_eq!(s.code, Code::Unknown, "{raw:?}");
         }
         // Out of range but numeric: tonic's mapping, also UNKNOWN.
-        let s = from_headers(&headers(&[("grpc-status", b"42")])).unwrap();
+        let s = from_headers(Some(b"42"), None).unwrap();
         assert_eq!(s.code, Code::Unknown);
     }
 
     #[test]
     fn timeouts() {
-        let t = |v: &'static [u8]| timeout(&headers(&[("grpc-timeout", v)]));
+        let t = parse_timeout;
         assert_eq!(t(b"50m"), Some(Duration::from_millis(50)));
         assert_eq!(t(b"1H"), Some(Duration::from_secs(3600)));
         assert_eq!(t(b"30000000u"), Some(Duration::from_secs(30)));
         assert_eq!(t(b"123456789S"), None);
         assert_eq!(t(b"5x"), None);
         assert_eq!(t(b"m"), None);
-        assert_eq!(timeout(&HeaderMap::new()), None);
+        assert_eq!(t(b""), None);
     }
 
     #[test]
@@ -294,17 +307,26 @@ mod tests {
     #[test]
     fn deadline_rule() {
         let long_ago = Instant::now() - Duration::from_secs(1);
-        let ms = |n| Some(Duration::from_millis(n));
-        assert_eq!(dropped(long_ago, ms(50)).code, Code::DeadlineExceeded);
-        assert_eq!(dropped(long_ago, None).code, Code::Cancelled);
-        assert_eq!(dropped(Instant::now(), ms(60_000)).code, Code::Cancelled);
+        let deadline = |started, ms| {
+            Some(Deadline {
+                started,
+                timeout: Duration::from_millis(ms),
+            })
+        };
+        assert_eq!(dropped(deadline(long_ago, 50)).code, Code::DeadlineExceeded);
+        assert_eq!(dropped(None).code, Code::Cancelled);
+        assert_eq!(
+            dropped(deadline(Instant::now(), 60_000)).code,
+            Code::Cancelled
+        );
+        assert!(Deadline::start(None).is_none(), "no timeout, no deadline");
         let cancelled = FinalStatus::new(Code::Cancelled, "Timeout expired");
         assert_eq!(
-            settle(cancelled.clone(), long_ago, ms(50)).code,
+            settle(cancelled.clone(), deadline(long_ago, 50)).code,
             Code::DeadlineExceeded
         );
         assert_eq!(
-            settle(cancelled, Instant::now(), ms(60_000)).code,
+            settle(cancelled, deadline(Instant::now(), 60_000)).code,
             Code::Cancelled
         );
     }

@@ -9,7 +9,6 @@ use tower_service::Service;
 use crate::event::{RpcTagInfo, Side};
 use crate::handler::{self, StatsHandler};
 use crate::rpc::{self, Direction, ResponseFuture, RpcState, StatsBody};
-use crate::status;
 
 /// The service made by [`ClientStatsLayer`](crate::ClientStatsLayer): a `GrpcService` that
 /// tonic-generated clients take.
@@ -72,16 +71,18 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if !rpc::is_grpc(req.headers()) {
+        let grpc = rpc::GrpcHeaders::of(req.headers());
+        if !grpc.is_grpc() {
             return ResponseFuture::passthrough(self.inner.call(req.map(tonic::body::Body::new)));
         }
+        let timeout = grpc.timeout();
         let (mut parts, body) = req.into_parts();
         let info = rpc::RpcInfo {
             side: Side::Client,
             path: rpc::path_of(&parts.uri),
             remote_addr: None,
             local_addr: None,
-            timeout: status::timeout(&parts.headers),
+            timeout,
         };
         let authority = parts
             .uri
@@ -92,7 +93,15 @@ where
         let cx = handler::tag_rpc(&*self.handler, crate::context::caller_context(), &mut tag);
         let rpc = Arc::new(RpcState::new(Arc::clone(&self.handler), cx, info));
         rpc.begin();
-        rpc.header(Direction::Out, &parts.headers);
+        // `tag_rpc` may have added headers: the encoding is read from what goes out. The
+        // headers leave as the RPC begins: their time is its begin time.
+        let compression = rpc::compression(&parts.headers);
+        rpc.header(
+            Direction::Out,
+            &parts.headers,
+            compression,
+            rpc.begin_time(),
+        );
         parts.extensions.insert(rpc.context().clone());
         let body = StatsBody::messages(body, Arc::clone(&rpc), Direction::Out);
         let req = Request::from_parts(parts, tonic::body::Body::new(body));

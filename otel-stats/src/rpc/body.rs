@@ -8,6 +8,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::headers::GrpcHeaders;
 use super::state::{Direction, RpcState};
 use crate::frame::FrameDecoder;
 use crate::handler::StatsHandler;
@@ -122,14 +123,16 @@ impl<H: StatsHandler> BodyStats<H> {
     fn trailers(&mut self, trailers: &HeaderMap) {
         self.stream_done();
         if self.ends_rpc {
-            self.rpc.trailer(self.dir, trailers, false);
-            self.rpc.end_with_trailers(trailers);
+            let status = GrpcHeaders::of(trailers).status();
+            self.rpc.trailer_and_end(self.dir, trailers, status, false);
         }
     }
 
     fn flush_header(&mut self) {
         if let Some(headers) = self.pending_header.take() {
-            self.rpc.header(Direction::Out, &headers);
+            let compression = GrpcHeaders::of(&headers).compression();
+            self.rpc
+                .header(Direction::Out, &headers, compression, SystemTime::now());
         }
     }
 
@@ -160,7 +163,7 @@ impl<H: StatsHandler> BodyStats<H> {
                 self.flush_header();
                 self.stream_done();
                 if self.ends_rpc {
-                    self.rpc.end_with_trailers(&HeaderMap::new());
+                    self.rpc.end_without_trailers();
                 }
             }
         }
@@ -296,6 +299,41 @@ mod tests {
             1,
             "the RPC still ends"
         );
+    }
+
+    /// Records each event's name and time.
+    #[derive(Default)]
+    struct Times(std::sync::Mutex<Vec<(&'static str, SystemTime)>>);
+
+    impl StatsHandler for Times {
+        fn handle_rpc(&self, _cx: &opentelemetry::Context, stats: &RpcStats<'_>) {
+            self.0.lock().unwrap().push((stats.name(), stats.time()));
+        }
+    }
+
+    #[test]
+    fn trailers_and_end_share_one_clock_read() {
+        let handler = Arc::new(Times::default());
+        let info = RpcInfo {
+            side: Side::Server,
+            path: http::uri::PathAndQuery::from_static("/s/M"),
+            remote_addr: None,
+            local_addr: None,
+            timeout: None,
+        };
+        let state = Arc::new(RpcState::new(Arc::clone(&handler), Context::new(), info));
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let mut chunks = frames(&[vec![0, 0, 0, 0, 1, 7]]);
+        chunks.push(Ok(Frame::trailers(trailers)));
+        let inner = StreamBody::new(futures_util::stream::iter(chunks));
+        let body = StatsBody::response(inner, state, Direction::Out, None);
+        body.collect().now_or_never().unwrap().unwrap();
+        let seen = handler.0.lock().unwrap().clone();
+        let names: Vec<_> = seen.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["OutPayload", "OutTrailer", "End"]);
+        assert_eq!(seen[1].1, seen[2].1, "End is when the trailers went");
+        assert!(seen[0].1 <= seen[1].1);
     }
 
     #[test]

@@ -2,12 +2,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
 
 use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
 
 use super::body::StatsBody;
+use super::headers::GrpcHeaders;
 use super::state::{Direction, RpcState};
 use crate::event::Side;
 use crate::handler::StatsHandler;
@@ -113,9 +115,9 @@ fn on_response<B: Body, H: StatsHandler>(
         Side::Server => Direction::Out,
     };
     let headers = response.headers();
-    if let Some(status) = status::from_headers(headers) {
-        rpc.trailer(dir, headers, true);
-        rpc.end(status, Some(headers));
+    let grpc = GrpcHeaders::of(headers);
+    if let Some(status) = grpc.status() {
+        rpc.trailer_and_end(dir, headers, Some(status), true);
         return response.map(StatsBody::passthrough);
     }
     if rpc.side() == Side::Client && response.status() != http::StatusCode::OK {
@@ -130,7 +132,7 @@ fn on_response<B: Body, H: StatsHandler>(
     let pending_header = match rpc.side() {
         Side::Server if !rpc.is_request_done() => Some(headers.clone()),
         _ => {
-            rpc.header(dir, headers);
+            rpc.header(dir, headers, grpc.compression(), SystemTime::now());
             None
         }
     };

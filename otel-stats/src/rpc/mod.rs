@@ -3,18 +3,13 @@
 
 mod body;
 mod future;
+mod headers;
 mod state;
 
 pub use body::StatsBody;
 pub use future::ResponseFuture;
+pub(crate) use headers::{GrpcHeaders, compression};
 pub(crate) use state::{Direction, RpcInfo, RpcState};
-
-/// `true` for a request or response whose `content-type` is gRPC (`application/grpc[+proto|...]`).
-pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"))
-}
 
 /// The `/package.Service/Method` path of a request.
 pub(crate) fn path_of(uri: &http::Uri) -> http::uri::PathAndQuery {

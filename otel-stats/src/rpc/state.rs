@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 use http::uri::PathAndQuery;
@@ -10,7 +10,7 @@ use opentelemetry::Context;
 use crate::event::{Begin, End, Header, Payload, RpcStats, Side, Trailer};
 use crate::frame::{FrameError, Message};
 use crate::handler::{self, StatsHandler};
-use crate::status::{self, FinalStatus};
+use crate::status::{self, Deadline, FinalStatus};
 
 /// Which way a message or header travels, seen from the side that observes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,7 @@ pub(crate) struct RpcState<H> {
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
     begin_time: SystemTime,
-    started: Instant,
-    timeout: Option<Duration>,
+    deadline: Option<Deadline>,
     ended: AtomicBool,
     /// The request stream is complete: no request message can come any more.
     request_done: AtomicBool,
@@ -61,8 +60,7 @@ impl<H: StatsHandler> RpcState<H> {
             remote_addr: info.remote_addr,
             local_addr: info.local_addr,
             begin_time: SystemTime::now(),
-            started: Instant::now(),
-            timeout: info.timeout,
+            deadline: Deadline::start(info.timeout),
             ended: AtomicBool::new(false),
             request_done: AtomicBool::new(false),
             frame_error: OnceLock::new(),
@@ -81,6 +79,12 @@ impl<H: StatsHandler> RpcState<H> {
         &self.cx
     }
 
+    /// When the RPC began: also the time of the headers that began it (the request headers on
+    /// either side), which arrived or left with the RPC's first clock read.
+    pub(crate) fn begin_time(&self) -> SystemTime {
+        self.begin_time
+    }
+
     /// Events after `End` are dropped: a stream may still be polled after the RPC ended (a
     /// request body the server stopped reading, for one).
     fn emit(&self, stats: &RpcStats<'_>) {
@@ -93,22 +97,27 @@ impl<H: StatsHandler> RpcState<H> {
         self.emit(&RpcStats::Begin(Begin {
             side: self.side,
             begin_time: self.begin_time,
-            timeout: self.timeout,
+            timeout: self.deadline.map(|d| d.timeout()),
         }));
     }
 
-    pub(crate) fn header(&self, dir: Direction, metadata: &HeaderMap) {
+    /// Reports `metadata`, whose `grpc-encoding` says `compression`, as sent or received at
+    /// `time`.
+    pub(crate) fn header(
+        &self,
+        dir: Direction,
+        metadata: &HeaderMap,
+        compression: Option<&str>,
+        time: SystemTime,
+    ) {
         let header = Header {
             side: self.side,
             full_method: self.path.path(),
-            compression: metadata
-                .get(&status::GRPC_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| *v != "identity"),
+            compression,
             metadata,
             remote_addr: self.remote_addr,
             local_addr: self.local_addr,
-            time: SystemTime::now(),
+            time,
         };
         self.emit(&match dir {
             Direction::In => RpcStats::InHeader(header),
@@ -134,12 +143,18 @@ impl<H: StatsHandler> RpcState<H> {
         });
     }
 
-    pub(crate) fn trailer(&self, dir: Direction, metadata: &HeaderMap, trailers_only: bool) {
+    pub(crate) fn trailer(
+        &self,
+        dir: Direction,
+        metadata: &HeaderMap,
+        trailers_only: bool,
+        time: SystemTime,
+    ) {
         let trailer = Trailer {
             side: self.side,
             metadata,
             trailers_only,
-            time: SystemTime::now(),
+            time,
         };
         self.emit(&match dir {
             Direction::In => RpcStats::InTrailer(trailer),
@@ -162,16 +177,22 @@ impl<H: StatsHandler> RpcState<H> {
         let _ = self.frame_error.set(error);
     }
 
-    /// Fires `End` unless it already fired.
+    /// Fires `End` now unless it already fired.
     pub(crate) fn end(&self, status: FinalStatus, trailers: Option<&HeaderMap>) {
+        self.end_at(status, trailers, None);
+    }
+
+    /// Fires `End` unless it already fired, at `time` (the time of the trailers that carried
+    /// the status) or else now.
+    fn end_at(&self, status: FinalStatus, trailers: Option<&HeaderMap>, time: Option<SystemTime>) {
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }
-        let status = status::settle(status, self.started, self.timeout);
+        let status = status::settle(status, self.deadline);
         let end = RpcStats::End(End {
             side: self.side,
             begin_time: self.begin_time,
-            end_time: SystemTime::now(),
+            end_time: time.unwrap_or_else(SystemTime::now),
             code: status.code,
             message: &status.message,
             trailers,
@@ -180,18 +201,50 @@ impl<H: StatsHandler> RpcState<H> {
         handler::handle_rpc(&*self.handler, &self.cx, &end);
     }
 
-    /// Ends an RPC whose status is in `metadata` (trailers, or trailers-only headers).
-    pub(crate) fn end_with_trailers(&self, metadata: &HeaderMap) {
-        let status = status::from_headers(metadata).unwrap_or_else(|| {
+    /// Reports the trailers `metadata` (or trailers-only headers), whose status is `status`,
+    /// and ends the RPC, both at one clock read: the status arrived or left with them.
+    pub(crate) fn trailer_and_end(
+        &self,
+        dir: Direction,
+        metadata: &HeaderMap,
+        status: Option<FinalStatus>,
+        trailers_only: bool,
+    ) {
+        if self.ended.load(Ordering::Acquire) {
+            return; // neither event would fire: no clock to read
+        }
+        let time = SystemTime::now();
+        self.trailer(dir, metadata, trailers_only, time);
+        self.end_with_status(status, metadata, Some(time));
+    }
+
+    /// Ends an RPC whose response ended with `metadata` as trailers, where the status is
+    /// `status` (a missing one is `INTERNAL`).
+    fn end_with_status(
+        &self,
+        status: Option<FinalStatus>,
+        metadata: &HeaderMap,
+        time: Option<SystemTime>,
+    ) {
+        let status = status.unwrap_or_else(|| {
             FinalStatus::new(tonic::Code::Internal, "response ended without grpc-status")
         });
-        self.end(status, Some(metadata));
+        self.end_at(status, Some(metadata), time);
+    }
+
+    /// Ends an RPC whose response stream ended without trailers (`INTERNAL`), unless it
+    /// already ended: most often this is the end of the stream after the trailers, with no
+    /// status to build (and allocate) for an `End` that already fired.
+    pub(crate) fn end_without_trailers(&self) {
+        if !self.ended.load(Ordering::Acquire) {
+            self.end_with_status(None, &HeaderMap::new(), None);
+        }
     }
 
     /// Ends an RPC that was dropped before it had a status.
     pub(crate) fn end_dropped(&self) {
         if !self.ended.load(Ordering::Acquire) {
-            self.end(status::dropped(self.started, self.timeout), None);
+            self.end(status::dropped(self.deadline), None);
         }
     }
 }

@@ -10,7 +10,6 @@ use crate::conn::ConnInfo;
 use crate::event::{RpcTagInfo, Side};
 use crate::handler::{self, StatsHandler};
 use crate::rpc::{self, Direction, ResponseFuture, RpcState, StatsBody};
-use crate::status;
 
 /// The service made by [`ServerStatsLayer`](crate::ServerStatsLayer).
 #[derive(Debug)]
@@ -49,14 +48,18 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if !rpc::is_grpc(req.headers()) {
-            return ResponseFuture::passthrough(self.inner.call(req.map(StatsBody::passthrough)));
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        let grpc = rpc::GrpcHeaders::of(&parts.headers);
+        if !grpc.is_grpc() {
+            let req = Request::from_parts(parts, StatsBody::passthrough(body));
+            return ResponseFuture::passthrough(self.inner.call(req));
         }
-        let conn = req.extensions().get::<ConnInfo>().cloned();
+        let extensions = &mut parts.extensions;
+        let conn = extensions.get::<ConnInfo>().cloned();
         let (remote_addr, local_addr, parent) = match &conn {
             Some(conn) => {
-                conn.restore_inner(req.extensions_mut());
+                conn.restore_inner(extensions);
                 (
                     conn.remote_addr(),
                     conn.local_addr(),
@@ -64,7 +67,7 @@ where
                 )
             }
             None => {
-                let tcp = req.extensions().get::<TcpConnectInfo>();
+                let tcp = extensions.get::<TcpConnectInfo>();
                 (
                     tcp.and_then(TcpConnectInfo::remote_addr),
                     tcp.and_then(TcpConnectInfo::local_addr),
@@ -74,18 +77,21 @@ where
         };
         let info = rpc::RpcInfo {
             side: Side::Server,
-            path: rpc::path_of(req.uri()),
+            path: rpc::path_of(&parts.uri),
             remote_addr,
             local_addr,
-            timeout: status::timeout(req.headers()),
+            timeout: grpc.timeout(),
         };
-        let mut tag = RpcTagInfo::server(info.path.path(), req.headers(), remote_addr, local_addr);
+        let mut tag = RpcTagInfo::server(info.path.path(), &parts.headers, remote_addr, local_addr);
         let cx = handler::tag_rpc(&*self.handler, parent, &mut tag);
         let rpc = Arc::new(RpcState::new(Arc::clone(&self.handler), cx, info));
-        rpc.header(Direction::In, req.headers());
+        // The request headers came with the RPC: their time is its begin time.
+        let compression = grpc.compression();
+        rpc.header(Direction::In, &parts.headers, compression, rpc.begin_time());
         rpc.begin();
-        req.extensions_mut().insert(rpc.context().clone());
-        let req = req.map(|body| StatsBody::messages(body, Arc::clone(&rpc), Direction::In));
+        parts.extensions.insert(rpc.context().clone());
+        let body = StatsBody::messages(body, Arc::clone(&rpc), Direction::In);
+        let req = Request::from_parts(parts, body);
         let future = {
             let _active = rpc.context().clone().attach();
             self.inner.call(req)
