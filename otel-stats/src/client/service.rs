@@ -103,8 +103,16 @@ where
             rpc.begin_time(),
         );
         parts.extensions.insert(rpc.context().clone());
-        let body = StatsBody::messages(body, Arc::clone(&rpc), Direction::Out);
-        let req = Request::from_parts(parts, tonic::body::Body::new(body));
+        // Without payload interest a client's request body has nothing to report (the end of
+        // the request stream matters to the server side only), so it goes unwrapped: tonic
+        // takes its own body back as it is, without boxing it again.
+        let body = if rpc.wants_payloads() {
+            let body = StatsBody::messages(body, Arc::clone(&rpc), Direction::Out);
+            tonic::body::Body::new(body)
+        } else {
+            tonic::body::Body::new(body)
+        };
+        let req = Request::from_parts(parts, body);
         ResponseFuture::new(self.inner.call(req), rpc, false)
     }
 }
