@@ -17,7 +17,7 @@ mod telemetry;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanKind, TracerProvider as _};
@@ -42,12 +42,15 @@ struct Config {
     quick: bool,
     h2load: bool,
     h2load_requests: u64,
+    /// Pin the server to the last CPU and everything else (clients, h2load, the OTLP
+    /// receiver) to the others, so the server never competes with its load for a core.
+    pin: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: bench [--quick] [--rounds N] [--secs S] [--stream-messages N] \
-         [--setups a,b] [--workloads a,b] [--out FILE] [--h2load [--h2load-requests N]]\n\
+         [--setups a,b] [--workloads a,b] [--out FILE] [--h2load [--h2load-requests N]] [--pin]\n\
          set-ups: {}\nworkloads: {}",
         ALL.map(Setup::name).join(","),
         WORKLOADS.map(Workload::name).join(",")
@@ -71,6 +74,7 @@ fn main() {
         quick: false,
         h2load: false,
         h2load_requests: 200_000,
+        pin: false,
     };
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
@@ -108,9 +112,13 @@ fn main() {
             }
             "--out" => cfg.out = PathBuf::from(val()),
             "--h2load" => cfg.h2load = true,
+            "--pin" => cfg.pin = true,
             "--h2load-requests" => cfg.h2load_requests = val().parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
+    }
+    if cfg.pin {
+        pin_cpus();
     }
     if !cfg.setups.contains(&Setup::Bare) {
         cfg.setups.insert(0, Setup::Bare);
@@ -201,6 +209,31 @@ fn child(args: &[String]) {
     std::io::stdout().flush().unwrap();
 }
 
+/// The CPU list servers run on with `--pin` (`taskset -c` syntax).
+static SERVER_CPUS: OnceLock<String> = OnceLock::new();
+
+/// `--pin`: this process (clients, the OTLP receiver) and what it runs (h2load) on every CPU
+/// but the last one; the servers, started later, on the last one.
+fn pin_cpus() {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if n < 2 {
+        eprintln!("--pin needs two CPUs; running unpinned");
+        return;
+    }
+    let others = format!("0-{}", n - 2);
+    let ok = Command::new("taskset")
+        .args(["-a", "-p", "-c", &others, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        let _ = SERVER_CPUS.set((n - 1).to_string());
+        eprintln!("pinned: servers on CPU {}, load on CPUs {others}", n - 1);
+    } else {
+        eprintln!("taskset failed; running unpinned");
+    }
+}
+
 struct Server {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -210,7 +243,15 @@ struct Server {
 impl Server {
     fn start(setup: Setup, otlp: &str, service: &str, queue: usize) -> Server {
         let exe = std::env::current_exe().unwrap();
-        let mut child = Command::new(exe)
+        let mut command = match SERVER_CPUS.get() {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", cpus]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args([
                 "--serve",
                 setup.name(),
@@ -384,7 +425,7 @@ fn run_one(
                 go!(naive::NaiveLayer::new(tracer, SpanKind::Client).layer(channel))
             }
             Setup::TonicTracingOtel => go!(
-                tonic_tracing_opentelemetry::middleware::client::OtelGrpcLayer::default()
+                tonic_tracing_opentelemetry::middleware::client::OtelGrpcLayer
                     .layer(channel)
             ),
             Setup::TowerHttp => {
