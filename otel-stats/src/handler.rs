@@ -22,6 +22,10 @@ use crate::event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo};
 /// Hooks run inline on the RPC's task: they must be quick and must not block. A hook that
 /// panics is contained: the RPC goes on, and the other handlers of a composite still run.
 ///
+/// The events of one RPC reach [`handle_rpc`](Self::handle_rpc) one at a time, even when its
+/// request and response streams are polled on different threads, and `End` is the last of
+/// them: exactly one `End` per [`tag_rpc`](Self::tag_rpc), and nothing after it.
+///
 /// # Examples
 ///
 /// ```

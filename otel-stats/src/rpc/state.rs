@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
@@ -32,7 +32,13 @@ pub(crate) struct RpcState<H> {
     local_addr: Option<SocketAddr>,
     begin_time: SystemTime,
     deadline: Option<Deadline>,
+    /// `End` fired (or is firing): no event may reach the handler any more.
     ended: AtomicBool,
+    /// Held while an event is handed to the handler. The bodies and the response future run
+    /// on different tasks (a client's request body is polled by the connection while its
+    /// caller drops the response): without it an event that passed the `ended` check could
+    /// reach the handler after an `End` fired meanwhile on another thread.
+    emitting: Mutex<()>,
     /// The request stream is complete: no request message can come any more.
     request_done: AtomicBool,
     /// Some handler uses payload events (so the bodies look for message boundaries).
@@ -62,6 +68,7 @@ impl<H: StatsHandler> RpcState<H> {
             begin_time: SystemTime::now(),
             deadline: Deadline::start(info.timeout),
             ended: AtomicBool::new(false),
+            emitting: Mutex::new(()),
             request_done: AtomicBool::new(false),
             frame_error: OnceLock::new(),
         }
@@ -88,9 +95,19 @@ impl<H: StatsHandler> RpcState<H> {
     /// Events after `End` are dropped: a stream may still be polled after the RPC ended (a
     /// request body the server stopped reading, for one).
     fn emit(&self, stats: &RpcStats<'_>) {
+        if self.ended.load(Ordering::Acquire) {
+            return;
+        }
+        let _emitting = self.lock();
         if !self.ended.load(Ordering::Acquire) {
             handler::handle_rpc(&*self.handler, &self.cx, stats);
         }
+    }
+
+    /// The handler's hooks contain their panics, so the lock is never poisoned by one; if it
+    /// were, the RPC's events still flow.
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.emitting.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn begin(&self) {
@@ -185,6 +202,8 @@ impl<H: StatsHandler> RpcState<H> {
     /// Fires `End` unless it already fired, at `time` (the time of the trailers that carried
     /// the status) or else now.
     fn end_at(&self, status: FinalStatus, trailers: Option<&HeaderMap>, time: Option<SystemTime>) {
+        // After any event being handled on another thread, before any that comes later.
+        let _emitting = self.lock();
         if self.ended.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -246,5 +265,85 @@ impl<H: StatsHandler> RpcState<H> {
         if !self.ended.load(Ordering::Acquire) {
             self.end(status::dropped(self.deadline), None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::event::RpcStats;
+
+    /// Counts the events that overlapped or followed an `End`.
+    #[derive(Default)]
+    struct AfterEnd {
+        ended: AtomicBool,
+        in_hook: AtomicBool,
+        late: AtomicUsize,
+        ends: Mutex<u32>,
+    }
+
+    impl StatsHandler for AfterEnd {
+        fn handle_rpc(&self, _cx: &Context, stats: &RpcStats<'_>) {
+            if let RpcStats::End(_) = stats {
+                *self.ends.lock().unwrap() += 1;
+                if self.in_hook.load(Ordering::SeqCst) {
+                    self.late.fetch_add(1, Ordering::SeqCst); // End while an event is handled
+                }
+                self.ended.store(true, Ordering::SeqCst);
+            } else {
+                self.in_hook.store(true, Ordering::SeqCst);
+                // Widen the window a racing End would have to slip into.
+                std::thread::yield_now();
+                if self.ended.load(Ordering::SeqCst) {
+                    self.late.fetch_add(1, Ordering::SeqCst); // an event after End
+                }
+                self.in_hook.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn rpc(handler: &Arc<AfterEnd>) -> Arc<RpcState<AfterEnd>> {
+        Arc::new(RpcState::new(
+            Arc::clone(handler),
+            Context::new(),
+            RpcInfo {
+                side: Side::Client,
+                path: PathAndQuery::from_static("/s.S/M"),
+                remote_addr: None,
+                local_addr: None,
+                timeout: None,
+            },
+        ))
+    }
+
+    #[test]
+    fn events_reach_the_handler_one_at_a_time_and_none_after_end() {
+        let handler = Arc::new(AfterEnd::default());
+        for _ in 0..200 {
+            handler.ended.store(false, Ordering::SeqCst);
+            handler.in_hook.store(false, Ordering::SeqCst);
+            let rpc = rpc(&handler);
+            let sender = {
+                let rpc = Arc::clone(&rpc);
+                std::thread::spawn(move || {
+                    for seq in 0..200 {
+                        let message = Message {
+                            compressed: false,
+                            len: 1,
+                            data: None,
+                        };
+                        rpc.payload(Direction::Out, seq, message, SystemTime::now());
+                    }
+                })
+            };
+            std::thread::yield_now();
+            rpc.end_dropped();
+            sender.join().unwrap();
+        }
+        assert_eq!(*handler.ends.lock().unwrap(), 200, "one End per RPC");
+        assert_eq!(handler.late.load(Ordering::SeqCst), 0, "events after End");
     }
 }
