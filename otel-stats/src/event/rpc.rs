@@ -165,6 +165,9 @@ pub struct Trailer<'a> {
 pub struct End<'a> {
     /// The side the RPC is seen on.
     pub side: Side,
+    /// The full method, `/package.Service/Method` (as in [`RpcTagInfo`](crate::RpcTagInfo)):
+    /// a handler that only records at the end needs no state of its own for the RPC.
+    pub full_method: &'a str,
     /// When the RPC began.
     pub begin_time: SystemTime,
     /// When the RPC ended.

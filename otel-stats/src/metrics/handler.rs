@@ -44,7 +44,8 @@ use crate::handler::StatsHandler;
 /// each method's attributes (per target on the client, one set per status code) when its
 /// first RPC ends, for up to 256 methods per side; methods past that, and the unknown ones of
 /// a client, have theirs built per RPC. Per RPC: a look-up of its method and one context value
-/// in `tag_rpc`, an atomic add per message when the A66 size instruments are on, and the
+/// in `tag_rpc` (on a server without the A66 instruments, nothing: its method is looked up at
+/// `End`, from [`End::full_method`](crate::End::full_method)), an atomic add per message when the A66 size instruments are on, and the
 /// records at `End`, always with the same attribute slice for the same method and code. The
 /// method cache's lock is only ever tried, never waited for; nothing blocks.
 ///
@@ -94,8 +95,7 @@ impl Inner {
     }
 
     /// The attributes of a new RPC: its method's, from the cache, or built for it.
-    fn classify(&self, info: &RpcTagInfo<'_>) -> RpcSeries {
-        let (side, full_method, authority) = (info.side(), info.full_method(), info.authority());
+    fn classify(&self, side: Side, full_method: &str, authority: Option<&str>) -> RpcSeries {
         if let Some(series) = self.series(side).get(full_method, authority) {
             return RpcSeries::Cached(series);
         }
@@ -211,7 +211,12 @@ impl StatsHandler for MetricsHandler {
                 conn.add_rpc();
             }
         }
-        let series = inner.classify(info);
+        if side == Side::Server && !inner.a66 {
+            // Measured at `End`, from its method: no state per RPC, so no context value
+            // (the costliest part of a handler's `tag_rpc`).
+            return cx;
+        }
+        let series = inner.classify(side, info.full_method(), info.authority());
         if let Some(a66) = &inner.instruments.side(side).a66 {
             a66.started.add(1, series.started());
         }
@@ -225,11 +230,14 @@ impl StatsHandler for MetricsHandler {
 
     fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
         match stats {
-            RpcStats::End(end) => {
-                if let Some(state) = cx.get::<RpcMetrics>() {
-                    self.end_rpc(state, end);
+            RpcStats::End(end) => match cx.get::<RpcMetrics>() {
+                Some(state) => self.end_rpc(state, end),
+                None if end.side == Side::Server && !self.inner.a66 => {
+                    let series = self.inner.classify(Side::Server, end.full_method, None);
+                    self.end_rpc(&RpcMetrics::new(Side::Server, series), end);
                 }
-            }
+                None => {}
+            },
             RpcStats::OutPayload(p) if self.inner.a66 => {
                 if let Some(state) = cx.get::<RpcMetrics>() {
                     state.add_sent(p.compressed_length);

@@ -210,6 +210,7 @@ impl<H: StatsHandler> RpcState<H> {
         let status = status::settle(status, self.deadline);
         let end = RpcStats::End(End {
             side: self.side,
+            full_method: self.path.path(),
             begin_time: self.begin_time,
             end_time: time.unwrap_or_else(SystemTime::now),
             code: status.code,
