@@ -38,6 +38,10 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// A provider exporting to `otlp` through the batch processor, as `service`.
+    ///
+    /// Diagnostic: with `BENCH_NO_EXPORT=1` in the environment the spans are counted and then
+    /// dropped, without the batch processor or the exporter, to tell the cost of making spans
+    /// from the cost of exporting them (such runs show as NOT COMPARABLE: nothing arrives).
     pub fn new(otlp: &str, service: &str, sampler: Sampler, queue: usize) -> Telemetry {
         let exporter = SpanExporter::builder()
             .with_tonic()
@@ -53,6 +57,7 @@ impl Telemetry {
             )
             .build();
         let created = Arc::new(AtomicU64::new(0));
+        let batch = (std::env::var_os("BENCH_NO_EXPORT").is_none()).then_some(batch);
         let provider = SdkTracerProvider::builder()
             .with_span_processor(Counting {
                 inner: batch,
@@ -79,26 +84,34 @@ impl Telemetry {
 /// Counts the spans ended (sampled ones: only those reach processors), then batches them.
 #[derive(Debug)]
 struct Counting {
-    inner: BatchSpanProcessor,
+    inner: Option<BatchSpanProcessor>,
     created: Arc<AtomicU64>,
 }
 
 impl SpanProcessor for Counting {
     fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx)
+        if let Some(inner) = &self.inner {
+            inner.on_start(span, cx)
+        }
     }
     fn on_end(&self, span: SpanData) {
         self.created.fetch_add(1, Ordering::Relaxed);
-        self.inner.on_end(span)
+        if let Some(inner) = &self.inner {
+            inner.on_end(span)
+        }
     }
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
+        self.inner.as_ref().map_or(Ok(()), |i| i.force_flush())
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+        self.inner
+            .as_ref()
+            .map_or(Ok(()), |i| i.shutdown_with_timeout(timeout))
     }
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource)
+        if let Some(inner) = &mut self.inner {
+            inner.set_resource(resource)
+        }
     }
 }
 
