@@ -269,17 +269,27 @@ impl StatsHandler for OtelHandler {
         let span = cx.span();
         match stats {
             RpcStats::End(end) => self.end_rpc(&span, end),
-            _ if !span.is_recording() => {}
             RpcStats::InPayload(p) | RpcStats::OutPayload(p) => {
-                if self.config.message_events {
-                    let name = match stats {
-                        RpcStats::InPayload(_) => events::INBOUND_MESSAGE,
-                        _ => events::OUTBOUND_MESSAGE,
-                    };
-                    // The span keeps at most `max_message_events` of them.
-                    span.add_event_with_timestamp(name, p.time, events::message(p));
+                if !self.config.message_events {
+                    return;
                 }
+                let name = match stats {
+                    RpcStats::InPayload(_) => events::INBOUND_MESSAGE,
+                    _ => events::OUTBOUND_MESSAGE,
+                };
+                // The span keeps at most `max_message_events` of them and counts the rest. A
+                // message past the cap in its own direction is past the span's too: it goes
+                // without attributes, to be counted (long streams build nothing per message).
+                let attributes = if p.seq >= self.config.max_message_events as u64 {
+                    Vec::new()
+                } else if span.is_recording() {
+                    events::message(p)
+                } else {
+                    return;
+                };
+                span.add_event_with_timestamp(name, p.time, attributes);
             }
+            _ if !span.is_recording() => {}
             _ => self.metadata_event(&span, stats),
         }
     }
