@@ -648,9 +648,14 @@ fn machine() -> Value {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_default();
+    // The machine's CPUs, not this process's share of them (`--pin` narrows that).
+    let nproc = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0);
     json!({
-        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "nproc": nproc,
         "cpu_model": cpu,
+        "server_pinned_to_cpu": SERVER_CPUS.get(),
     })
 }
 
