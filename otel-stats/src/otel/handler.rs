@@ -233,7 +233,7 @@ impl OtelHandler {
         }
         let peer = parent.get::<ConnState>().and_then(|c| c.peer.as_ref());
         let rpc_span = Some(config.max_message_events);
-        let (cx, _) = config
+        let cx = config
             .tracer()
             .start(builder, &parent, &parent, rpc_span, || {
                 attributes::rpc_attributes(
@@ -306,7 +306,7 @@ impl StatsHandler for OtelHandler {
         }
         let builder = SpanBuilder::from_name(CONNECTION_SPAN).with_kind(SpanKind::Internal);
         // A root: a connection serves many traces and belongs to none.
-        let (cx, _) = self
+        let cx = self
             .config
             .tracer()
             .start(builder, &Context::new(), &cx, None, || {

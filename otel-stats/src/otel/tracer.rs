@@ -35,7 +35,7 @@ impl SpanTracer {
     }
 
     /// Starts the span `builder` describes, a child of `parent`'s span, and returns `into` with
-    /// it as the current span, and whether it records. A recording span first gets the
+    /// it as the current span. A recording span first gets the
     /// attributes `more` gives (while the span is still owned here, no lock is taken for them).
     /// With `rpc: Some(max_message_events)` the span is an [`RpcSpan`].
     pub(super) fn start<I>(
@@ -45,7 +45,7 @@ impl SpanTracer {
         into: &Context,
         rpc: Option<usize>,
         more: impl FnOnce() -> I,
-    ) -> (Context, bool)
+    ) -> Context
     where
         I: IntoIterator<Item = KeyValue>,
     {
@@ -63,20 +63,18 @@ fn with_span<S, I>(
     into: &Context,
     rpc: Option<usize>,
     more: impl FnOnce() -> I,
-) -> (Context, bool)
+) -> Context
 where
     S: Span + Send + Sync + 'static,
     I: IntoIterator<Item = KeyValue>,
 {
-    let recording = span.is_recording();
-    if recording {
+    if span.is_recording() {
         span.set_attributes(more());
     }
-    let cx = match rpc {
+    match rpc {
         Some(max_messages) => into.with_span(RpcSpan::new(span, max_messages)),
         None => into.with_span(span),
-    };
-    (cx, recording)
+    }
 }
 
 #[cfg(test)]
@@ -107,22 +105,22 @@ mod tests {
         let tracer = SpanTracer::of(provider);
         let mut asked = false;
         let root = Context::new();
-        let (cx, recording) = tracer.start(SpanBuilder::from_name("s"), &root, &root, None, || {
+        let cx = tracer.start(SpanBuilder::from_name("s"), &root, &root, None, || {
             asked = true;
             [KeyValue::new("k", 1)]
         });
-        assert!(recording && asked);
+        assert!(cx.span().is_recording() && asked);
         cx.span().end();
         let spans = exporter.get_finished_spans().unwrap();
         assert_eq!(spans[0].attributes, vec![KeyValue::new("k", 1)]);
 
-        let (_, recording) = SpanTracer::of(NoopTracerProvider::new()).start(
+        let cx = SpanTracer::of(NoopTracerProvider::new()).start(
             SpanBuilder::from_name("s"),
             &root,
             &root,
             None,
             || -> [KeyValue; 0] { panic!("not recording: no attributes to build") },
         );
-        assert!(!recording);
+        assert!(!cx.span().is_recording());
     }
 }
