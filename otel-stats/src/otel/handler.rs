@@ -199,18 +199,7 @@ impl OtelHandler {
             ));
         }
     }
-}
 
-/// What a connection's context holds for this handler.
-#[derive(Debug)]
-struct ConnState {
-    /// The context's span is a connection span this handler started.
-    span: bool,
-    /// The peer's address as an attribute value, for the spans of the connection's RPCs.
-    peer: Option<PeerAddress>,
-}
-
-impl OtelHandler {
     /// The RPC's context with its span, or `None` for an RPC the filter leaves out.
     fn trace_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Option<Context> {
         let config = &*self.config;
@@ -249,6 +238,15 @@ impl OtelHandler {
         }
         Some(cx)
     }
+}
+
+/// What a connection's context holds for this handler.
+#[derive(Debug)]
+struct ConnState {
+    /// The context's span is a connection span this handler started.
+    span: bool,
+    /// The peer's address as an attribute value, for the spans of the connection's RPCs.
+    peer: Option<PeerAddress>,
 }
 
 impl StatsHandler for OtelHandler {
