@@ -68,9 +68,13 @@ where
     S: Span + Send + Sync + 'static,
     I: IntoIterator<Item = KeyValue>,
 {
-    if span.is_recording() {
-        span.set_attributes(more());
+    if !span.is_recording() {
+        // A span that records nothing is only its identity: the context keeps that, without
+        // the span (no box, no lock on each event, nothing to end). Children and propagation
+        // see the same trace and span ids and the same sampled flag.
+        return into.with_remote_span_context(span.span_context().clone());
     }
+    span.set_attributes(more());
     match rpc {
         Some(max_messages) => into.with_span(RpcSpan::new(span, max_messages)),
         None => into.with_span(span),
@@ -122,5 +126,40 @@ mod tests {
             || -> [KeyValue; 0] { panic!("not recording: no attributes to build") },
         );
         assert!(!cx.span().is_recording());
+    }
+
+    #[test]
+    fn an_unsampled_span_leaves_its_identity_in_the_context() {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+        use opentelemetry_sdk::trace::Sampler;
+
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)))
+            .build();
+        let caller = SpanContext::new(
+            TraceId::from(7),
+            SpanId::from(9),
+            TraceFlags::default(),
+            true,
+            TraceState::default(),
+        );
+        let parent = Context::new().with_remote_span_context(caller.clone());
+        let cx = SpanTracer::of(provider).start(
+            SpanBuilder::from_name("s"),
+            &parent,
+            &parent,
+            Some(10),
+            || -> [KeyValue; 0] { panic!("not recording") },
+        );
+        let span = cx.span();
+        let own = span.span_context();
+        assert!(!span.is_recording());
+        assert_eq!(own.trace_id(), caller.trace_id(), "the caller's trace");
+        assert!(
+            own.is_valid() && own.span_id() != caller.span_id(),
+            "an id of its own"
+        );
+        assert!(!own.is_sampled());
+        assert!(!own.is_remote());
     }
 }
