@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::otel::{Spans, TestServer, attr, event_names, of_kind};
+use common::otel::{Spans, TestServer, attr, event_names, of_kind, server_stream};
 use common::req;
 use opentelemetry::Value;
 use opentelemetry::trace::SpanKind;
@@ -53,12 +53,7 @@ async fn a_ten_thousand_message_stream_keeps_the_cap() {
 async fn short_streams_report_no_drops() {
     let spans = Spans::new();
     let (server, mut client) = TestServer::pair(|| spans.handler()).await;
-    let mut replies = client
-        .server_streaming_echo(req("count:100"))
-        .await
-        .unwrap()
-        .into_inner();
-    while replies.message().await.unwrap().is_some() {}
+    server_stream(&mut client, "count:100").await;
     let all = spans.wait_kind(SpanKind::Server, 1).await;
     for kind in [SpanKind::Client, SpanKind::Server] {
         let span = &of_kind(&all, &kind)[0];

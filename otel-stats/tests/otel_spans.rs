@@ -5,7 +5,7 @@ mod common;
 
 use common::otel::{
     Spans, TestServer, assert_events_in_time_order, attr, event_names, find, of_kind, only,
-    rpc_spans,
+    rpc_spans, server_stream,
 };
 use common::req;
 use opentelemetry::trace::{SpanKind, Status};
@@ -135,12 +135,7 @@ async fn streams_number_each_message_per_direction() {
         .await
         .unwrap();
     assert_eq!(reply.into_inner().message, "a,bb,ccc");
-    let mut replies = client
-        .server_streaming_echo(req("x"))
-        .await
-        .unwrap()
-        .into_inner();
-    while replies.message().await.unwrap().is_some() {}
+    server_stream(&mut client, "x").await;
 
     let all = spans.wait_kind(SpanKind::Server, 2).await;
     let by_name = |kind: SpanKind, name: &str| {
@@ -274,12 +269,7 @@ async fn filtered_rpcs_make_no_span_and_send_no_trace_context() {
         .build();
     let mut client = server.client(no_unary).await;
     client.unary_echo(req("hello")).await.unwrap();
-    let mut replies = client
-        .server_streaming_echo(req("x"))
-        .await
-        .unwrap()
-        .into_inner();
-    while replies.message().await.unwrap().is_some() {}
+    server_stream(&mut client, "x").await;
     client
         .client_streaming_echo(tokio_stream::iter([req("a")]))
         .await
@@ -366,12 +356,7 @@ async fn an_rpc_whose_span_cannot_be_made_leaves_the_connection_span_alone() {
     for _ in 0..3 {
         client.unary_echo(req("hello")).await.unwrap();
     }
-    let mut replies = client
-        .server_streaming_echo(req("x"))
-        .await
-        .unwrap()
-        .into_inner();
-    while replies.message().await.unwrap().is_some() {}
+    server_stream(&mut client, "x").await;
     drop(client);
     server.stop().await;
 

@@ -251,3 +251,13 @@ pub async fn unary_traffic(server: &TestServer, n: usize) {
         done.unwrap();
     }
 }
+
+/// Calls `ServerStreamingEcho` with `message` and reads every reply.
+pub async fn server_stream<H: StatsHandler>(client: &mut OtelClient<H>, message: &str) {
+    let mut replies = client
+        .server_streaming_echo(super::req(message))
+        .await
+        .unwrap()
+        .into_inner();
+    while replies.message().await.unwrap().is_some() {}
+}
