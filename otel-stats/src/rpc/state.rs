@@ -221,8 +221,9 @@ impl<H: StatsHandler> RpcState<H> {
         handler::handle_rpc(&*self.handler, &self.cx, &end);
     }
 
-    /// Reports the trailers `metadata` (or trailers-only headers), whose status is `status`,
-    /// and ends the RPC, both at one clock read: the status arrived or left with them.
+    /// Reports the trailers `metadata` (or trailers-only headers), whose status is `status`
+    /// (a missing one is `INTERNAL`), and ends the RPC, both at one clock read: the status
+    /// arrived or left with them.
     pub(crate) fn trailer_and_end(
         &self,
         dir: Direction,
@@ -235,21 +236,8 @@ impl<H: StatsHandler> RpcState<H> {
         }
         let time = SystemTime::now();
         self.trailer(dir, metadata, trailers_only, time);
-        self.end_with_status(status, metadata, Some(time));
-    }
-
-    /// Ends an RPC whose response ended with `metadata` as trailers, where the status is
-    /// `status` (a missing one is `INTERNAL`).
-    fn end_with_status(
-        &self,
-        status: Option<FinalStatus>,
-        metadata: &HeaderMap,
-        time: Option<SystemTime>,
-    ) {
-        let status = status.unwrap_or_else(|| {
-            FinalStatus::new(tonic::Code::Internal, "response ended without grpc-status")
-        });
-        self.end_at(status, Some(metadata), time);
+        let status = status.unwrap_or_else(no_status);
+        self.end_at(status, Some(metadata), Some(time));
     }
 
     /// Ends an RPC whose response stream ended without trailers (`INTERNAL`), unless it
@@ -257,7 +245,7 @@ impl<H: StatsHandler> RpcState<H> {
     /// status to build (and allocate) for an `End` that already fired.
     pub(crate) fn end_without_trailers(&self) {
         if !self.ended.load(Ordering::Acquire) {
-            self.end_with_status(None, &HeaderMap::new(), None);
+            self.end(no_status(), None);
         }
     }
 
@@ -267,6 +255,11 @@ impl<H: StatsHandler> RpcState<H> {
             self.end(status::dropped(self.deadline), None);
         }
     }
+}
+
+/// The status of a response that ended without saying how it ended.
+fn no_status() -> FinalStatus {
+    FinalStatus::new(tonic::Code::Internal, "response ended without grpc-status")
 }
 
 #[cfg(test)]
