@@ -125,6 +125,7 @@ mod log;
 pub mod metrics;
 mod otel;
 mod rpc;
+mod semconv;
 mod server;
 pub mod status;
 

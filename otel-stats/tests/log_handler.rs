@@ -82,7 +82,7 @@ async fn json_lines_with_grpc_go_event_names() {
     assert_eq!(payload["compressed"], false);
     assert_eq!(lines[9]["code"], 0);
     assert_eq!(lines[15]["code"], 3);
-    assert_eq!(lines[15]["status"], "InvalidArgument");
+    assert_eq!(lines[15]["status"], "INVALID_ARGUMENT");
     assert_eq!(lines[15]["message"], "echo: requested error");
     assert_eq!(lines[14]["trailers_only"], true);
     h.stop().await;
