@@ -99,7 +99,7 @@
 //!   (it writes headers with the first message), so bidi streams interleave as in grpc-go.
 //! - **End is exactly once.** Every RPC that got `tag_rpc` gets one `End`, also when it is
 //!   dropped: client cancel, deadline, connection reset, a panicking service. Its status is the
-//!   one the peer saw; see [`status`] for the rules, including where we do better than
+//!   one the peer saw; see [`End`] for the rules, including where we do better than
 //!   grpc-go (an `End(UNIMPLEMENTED)` for unknown methods, `DEADLINE_EXCEEDED` rather than
 //!   `INTERNAL` or `CANCELLED` when a deadline passed).
 //! - **One payload event per message**, however the messages are split across or packed into
@@ -127,7 +127,6 @@ mod otel;
 mod rpc;
 mod semconv;
 mod server;
-pub mod status;
 
 pub use client::{ClientStatsLayer, ClientStatsService};
 pub use conn::{ConnInfo, StatsConnector, StatsIncoming, StatsIo};

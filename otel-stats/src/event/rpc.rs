@@ -159,7 +159,29 @@ pub struct Trailer<'a> {
 ///
 /// Fires exactly once for every tagged RPC: on trailers, at the end of the stream, on a body
 /// error, or when the RPC is dropped (client cancel, deadline, connection reset, a panic in the
-/// service). The status is the one the peer saw; see [`status`](crate::status) for the rules.
+/// service).
+///
+/// # The status
+///
+/// The status is the one the peer saw, decided the same way on both sides:
+///
+/// - From `grpc-status` (and `grpc-message`) in the trailers, or in the headers of a
+///   trailers-only response. A `grpc-status` that is not a number is `UNKNOWN`, as the gRPC
+///   spec says; a `grpc-message` with bad percent escapes keeps them as they came, and one that
+///   does not decode to UTF-8 makes the status `UNKNOWN`, as tonic reports it to the
+///   application.
+/// - An RPC dropped before any status (client cancel, connection reset, a server handler that
+///   panicked or was cut off by a timeout) is `CANCELLED`, or `DEADLINE_EXCEEDED` when the
+///   RPC's `grpc-timeout` has elapsed. tonic reports its own server timeout to the client as
+///   `CANCELLED`; a `CANCELLED` that arrives once the deadline has passed is reported as
+///   `DEADLINE_EXCEEDED`, which is what happened (grpc-go would say `CANCELLED` or
+///   `INTERNAL`).
+/// - A body or service error is mapped as tonic maps it for the application: a
+///   [`tonic::Status`] keeps its code, an HTTP/2 reset maps by its reason code as the gRPC
+///   HTTP/2 spec says, an IO error is `UNAVAILABLE`, anything else `UNKNOWN`.
+/// - A response that is not gRPC gets the code its HTTP status implies (404 is
+///   `UNIMPLEMENTED`, 503 `UNAVAILABLE`, ...), and a server RPC to a method tonic does not
+///   serve ends with `UNIMPLEMENTED`, which grpc-go does not report at all.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct End<'a> {
