@@ -10,9 +10,9 @@
 //! | `HandleConn(ctx, ConnStats)`             | [`StatsHandler::handle_conn`] with [`ConnStats`]             |
 //! | `context.Context`                        | [`opentelemetry::Context`]                                   |
 //! | `Begin`, `End`                           | [`RpcStats::Begin`], [`RpcStats::End`]                       |
-//! | `InHeader`, `OutHeader`                  | [`RpcStats::InHeader`], [`RpcStats::OutHeader`] ([`Header`]) |
-//! | `InPayload`, `OutPayload`                | [`RpcStats::InPayload`], [`RpcStats::OutPayload`] ([`Payload`]) |
-//! | `InTrailer`, `OutTrailer`                | [`RpcStats::InTrailer`], [`RpcStats::OutTrailer`] ([`Trailer`]) |
+//! | `InHeader`, `OutHeader`                  | [`RpcStats::InHeader`], [`RpcStats::OutHeader`] ([`Header`](event::Header)) |
+//! | `InPayload`, `OutPayload`                | [`RpcStats::InPayload`], [`RpcStats::OutPayload`] ([`Payload`](event::Payload)) |
+//! | `InTrailer`, `OutTrailer`                | [`RpcStats::InTrailer`], [`RpcStats::OutTrailer`] ([`Trailer`](event::Trailer)) |
 //! | `ConnBegin`, `ConnEnd`                   | [`ConnStats::Begin`], [`ConnStats::End`]                     |
 //! | `grpc.StatsHandler(h)` (server option)   | [`ServerStatsLayer`] and [`ServerStatsLayer::incoming`]      |
 //! | `grpc.WithStatsHandler(h)` (dial option) | [`ClientStatsLayer`] and [`ClientStatsLayer::connect`]       |
@@ -99,7 +99,7 @@
 //!   (it writes headers with the first message), so bidi streams interleave as in grpc-go.
 //! - **End is exactly once.** Every RPC that got `tag_rpc` gets one `End`, also when it is
 //!   dropped: client cancel, deadline, connection reset, a panicking service. Its status is the
-//!   one the peer saw; see [`End`] for the rules, including where we do better than
+//!   one the peer saw; see [`End`](event::End) for the rules, including where we do better than
 //!   grpc-go (an `End(UNIMPLEMENTED)` for unknown methods, `DEADLINE_EXCEEDED` rather than
 //!   `INTERNAL` or `CANCELLED` when a deadline passed).
 //! - **One payload event per message**, however the messages are split across or packed into
@@ -116,29 +116,24 @@
 #![forbid(unsafe_code)]
 
 mod client;
-mod conn;
+pub mod conn;
 mod context;
-mod event;
+pub mod event;
 pub mod frame;
 mod handler;
 mod log;
 pub mod metrics;
 mod otel;
-mod rpc;
+pub mod rpc;
 mod semconv;
 mod server;
 
 pub use client::{ClientStatsLayer, ClientStatsService};
-pub use conn::{ConnInfo, StatsConnector, StatsIncoming, StatsIo};
-pub use event::{
-    Begin, ConnBegin, ConnEnd, ConnStats, ConnTagInfo, End, Header, Payload, RpcStats, RpcTagInfo,
-    Side, Trailer,
-};
+pub use event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo, Side};
 pub use handler::{NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};
 pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
 pub use otel::{ExportStats, OtelGuard, init_otlp};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
-pub use rpc::{ResponseFuture, StatsBody};
 pub use server::{ServerStatsLayer, ServerStatsService};

@@ -1,5 +1,10 @@
 //! The event model: what a [`StatsHandler`](crate::StatsHandler) is told, and when.
 //!
+//! A handler receives [`RpcStats`] (one variant per grpc-go `stats.RPCStats` type, each
+//! carrying one of [`Begin`], [`Header`], [`Payload`], [`Trailer`], [`End`]) and
+//! [`ConnStats`] ([`ConnBegin`], [`ConnEnd`]), after [`RpcTagInfo`] and [`ConnTagInfo`] at
+//! `tag_rpc` and `tag_conn`. The crate root re-exports the enums, the tag infos and [`Side`].
+//!
 //! The types mirror grpc-go's `stats` package field for field where a tower layer can know the
 //! value, and leave out (or make optional) what it cannot, such as the HPACK wire length of
 //! headers or the decoded message.
