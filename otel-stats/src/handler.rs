@@ -17,7 +17,7 @@ use crate::event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo};
 ///
 /// The context returned by `tag_rpc` is passed to every `handle_rpc` of that RPC and stored in
 /// the request's extensions, so a tonic service can read it with
-/// `request.extensions().get::<opentelemetry::Context>()`.
+/// [`request.rpc_context()`](crate::RpcRequestExt::rpc_context).
 ///
 /// Hooks run inline on the RPC's task: they must be quick and must not block. A hook that
 /// panics is contained: the RPC goes on, and the other handlers of a composite still run.

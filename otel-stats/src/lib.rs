@@ -67,7 +67,7 @@
 //!   that span's child even when the layer does not activate contexts on span entry. On the
 //!   server, `#[instrument]` spans in a handler are children of the RPC span either way, as
 //!   the service runs with the RPC's context current; work the handler spawns onto other
-//!   tasks needs `request.extensions().get::<opentelemetry::Context>()` passed along.
+//!   tasks needs [`request.rpc_context()`](RpcRequestExt::rpc_context) passed along.
 //! - `otlp`: `init_otlp`, an OTLP/gRPC exporter from the `OTEL_*` environment variables.
 //!
 //! ```no_run
@@ -124,6 +124,7 @@ mod handler;
 mod log;
 pub mod metrics;
 mod otel;
+mod request;
 pub mod rpc;
 mod semconv;
 mod server;
@@ -136,4 +137,5 @@ pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
 pub use otel::{ExportStats, OtelGuard, init_otlp};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
+pub use request::RpcRequestExt;
 pub use server::{ServerStatsLayer, ServerStatsService};

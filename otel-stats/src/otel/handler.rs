@@ -77,13 +77,11 @@ use crate::semconv::{self, CONNECTION_SPAN, is_error, split_method};
 /// Reaching the RPC span from a tonic service:
 ///
 /// ```
-/// use opentelemetry::trace::TraceContextExt;
-/// use opentelemetry::{Context, KeyValue};
+/// use opentelemetry::KeyValue;
+/// use otel_stats::RpcRequestExt;
 ///
 /// fn handle(request: &tonic::Request<()>) {
-///     if let Some(cx) = request.extensions().get::<Context>() {
-///         cx.span().set_attribute(KeyValue::new("app.user", "ann"));
-///     }
+///     request.rpc_span().set_attribute(KeyValue::new("app.user", "ann"));
 ///     // Or, as the service runs under it: Context::current().span()
 /// }
 /// ```
