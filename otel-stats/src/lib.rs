@@ -16,7 +16,7 @@
 //! | `ConnBegin`, `ConnEnd`                   | [`ConnStats::Begin`], [`ConnStats::End`]                     |
 //! | `grpc.StatsHandler(h)` (server option)   | [`ServerStatsLayer`] and [`ServerStatsLayer::incoming`]      |
 //! | `grpc.WithStatsHandler(h)` (dial option) | [`ClientStatsLayer`] and [`ClientStatsLayer::connect`]       |
-//! | several handlers                         | `(A, B)` and `Vec<H>` implement [`StatsHandler`]             |
+//! | several handlers                         | tuples (up to 8), `Vec<H>`, `Option<H>`, [`BoxHandler`] implement [`StatsHandler`] |
 //! | `examples/features/stats_monitoring`     | [`LogHandler`]                                               |
 //! | `otelgrpc` (go.opentelemetry.io/contrib)  | [`OtelHandler`], built with [`OtelHandlerBuilder`]           |
 //! | grpc-go's `stats/opentelemetry` (gRFC A66) | [`MetricsHandler`], built with [`MetricsHandlerBuilder`]     |
@@ -131,7 +131,7 @@ mod server;
 
 pub use client::{ClientStatsLayer, ClientStatsService};
 pub use event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo, Side};
-pub use handler::{NoopHandler, StatsHandler};
+pub use handler::{BoxHandler, NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};
 pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
