@@ -355,26 +355,6 @@ mod tests {
         })
     }
 
-    #[test]
-    fn pair_threads_the_context_in_order() {
-        let pair = (
-            Recorder {
-                name: "a",
-                ..Default::default()
-            },
-            Recorder {
-                name: "b",
-                ..Default::default()
-            },
-        );
-        let headers = http::HeaderMap::new();
-        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
-        let cx = pair.tag_rpc(Context::new(), &mut info);
-        pair.handle_rpc(&cx, &begin());
-        assert_eq!(*pair.0.seen.lock().unwrap(), ["tag saw -", "Begin b"]);
-        assert_eq!(*pair.1.seen.lock().unwrap(), ["tag saw a", "Begin b"]);
-    }
-
     fn recorder(name: &'static str) -> Recorder {
         Recorder {
             name,
@@ -382,12 +362,25 @@ mod tests {
         }
     }
 
+    /// `h.tag_rpc(cx, ..)` for a server RPC.
+    fn tag(h: &impl StatsHandler, cx: Context) -> Context {
+        let headers = http::HeaderMap::new();
+        h.tag_rpc(cx, &mut RpcTagInfo::server("/s/M", &headers, None, None))
+    }
+
+    #[test]
+    fn pair_threads_the_context_in_order() {
+        let pair = (recorder("a"), recorder("b"));
+        let cx = tag(&pair, Context::new());
+        pair.handle_rpc(&cx, &begin());
+        assert_eq!(*pair.0.seen.lock().unwrap(), ["tag saw -", "Begin b"]);
+        assert_eq!(*pair.1.seen.lock().unwrap(), ["tag saw a", "Begin b"]);
+    }
+
     #[test]
     fn a_tuple_threads_the_context_through_every_handler_and_contains_panics() {
         let handlers = (recorder("a"), Panicker, None::<Recorder>, recorder("c"));
-        let headers = http::HeaderMap::new();
-        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
-        let cx = handlers.tag_rpc(Context::new(), &mut info);
+        let cx = tag(&handlers, Context::new());
         handlers.handle_rpc(&cx, &begin());
         assert_eq!(*handlers.0.seen.lock().unwrap(), ["tag saw -", "Begin c"]);
         assert_eq!(*handlers.3.seen.lock().unwrap(), ["tag saw a", "Begin c"]);
@@ -397,30 +390,21 @@ mod tests {
     #[test]
     fn none_is_a_handler_that_does_nothing() {
         let none: Option<Recorder> = None;
-        let headers = http::HeaderMap::new();
-        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
-        let start = Context::new().with_value(Tag("before"));
-        let cx = none.tag_rpc(start, &mut info);
+        let cx = tag(&none, Context::new().with_value(Tag("before")));
         assert_eq!(cx.get::<Tag>(), Some(&Tag("before")));
         assert!(!none.wants_payloads(&cx));
-        let some = Some(recorder("s"));
-        let cx = some.tag_rpc(cx, &mut info);
+        let cx = tag(&Some(recorder("s")), cx);
         assert_eq!(cx.get::<Tag>(), Some(&Tag("s")));
     }
 
     #[test]
     fn a_panicking_handler_keeps_the_context_and_the_others_run() {
-        let handlers: Vec<Box<dyn StatsHandler>> = vec![
-            Box::new(Panicker),
-            Box::new(Recorder {
-                name: "r",
-                ..Default::default()
-            }),
-        ];
-        let headers = http::HeaderMap::new();
-        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
-        let start = Context::new().with_value(KeyValue::new("k", "v"));
-        let cx = handlers.tag_rpc(start, &mut info);
+        let handlers: Vec<Box<dyn StatsHandler>> =
+            vec![Box::new(Panicker), Box::new(recorder("r"))];
+        let cx = tag(
+            &handlers,
+            Context::new().with_value(KeyValue::new("k", "v")),
+        );
         assert!(cx.get::<KeyValue>().is_some(), "context survives the panic");
         assert_eq!(cx.get::<Tag>(), Some(&Tag("r")));
         handlers.handle_rpc(&cx, &begin());
