@@ -348,11 +348,7 @@ mod tests {
     }
 
     fn begin() -> RpcStats<'static> {
-        RpcStats::Begin(crate::event::Begin {
-            side: Side::Server,
-            begin_time: std::time::SystemTime::now(),
-            timeout: None,
-        })
+        RpcStats::Begin(crate::event::Begin::new(Side::Server))
     }
 
     fn recorder(name: &'static str) -> Recorder {

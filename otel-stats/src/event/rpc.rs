@@ -6,7 +6,7 @@ use http::HeaderMap;
 use tonic::Code;
 
 use super::Side;
-use crate::frame::FrameError;
+use crate::frame::{FrameError, PREFIX_LEN};
 
 /// An RPC event, passed to [`StatsHandler::handle_rpc`](crate::StatsHandler::handle_rpc).
 ///
@@ -90,6 +90,18 @@ pub struct Begin {
     pub timeout: Option<Duration>,
 }
 
+impl Begin {
+    /// A `Begin` happening now, without a deadline: for testing a handler. Set the public
+    /// fields for other values.
+    pub fn new(side: Side) -> Self {
+        Begin {
+            side,
+            begin_time: SystemTime::now(),
+            timeout: None,
+        }
+    }
+}
+
 /// Headers (grpc-go: `stats.InHeader` / `stats.OutHeader`).
 ///
 /// grpc-go's `WireLength` (the HPACK-encoded size) is not visible to a tower layer and is absent.
@@ -110,6 +122,22 @@ pub struct Header<'a> {
     pub local_addr: Option<SocketAddr>,
     /// When the headers were received or sent.
     pub time: SystemTime,
+}
+
+impl<'a> Header<'a> {
+    /// Headers of `full_method` seen now, without compression or addresses: for testing a
+    /// handler. Set the public fields for other values.
+    pub fn new(side: Side, full_method: &'a str, metadata: &'a HeaderMap) -> Self {
+        Header {
+            side,
+            full_method,
+            compression: None,
+            metadata,
+            remote_addr: None,
+            local_addr: None,
+            time: SystemTime::now(),
+        }
+    }
 }
 
 /// One gRPC message (grpc-go: `stats.InPayload` / `stats.OutPayload`).
@@ -141,6 +169,24 @@ pub struct Payload {
     pub time: SystemTime,
 }
 
+impl Payload {
+    /// The `seq`-th message (0-based) of its direction, uncompressed, `length` bytes long,
+    /// seen now, without its bytes: for testing a handler. Set the public fields for other
+    /// values.
+    pub fn new(side: Side, seq: u64, length: usize) -> Self {
+        Payload {
+            side,
+            seq,
+            compressed: false,
+            length: Some(length),
+            compressed_length: length,
+            wire_length: length + PREFIX_LEN,
+            data: None,
+            time: SystemTime::now(),
+        }
+    }
+}
+
 /// Trailers (grpc-go: `stats.InTrailer` / `stats.OutTrailer`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -153,6 +199,19 @@ pub struct Trailer<'a> {
     pub trailers_only: bool,
     /// When the trailers were received or sent.
     pub time: SystemTime,
+}
+
+impl<'a> Trailer<'a> {
+    /// Trailers (not trailers-only) seen now: for testing a handler. Set the public fields for
+    /// other values.
+    pub fn new(side: Side, metadata: &'a HeaderMap) -> Self {
+        Trailer {
+            side,
+            metadata,
+            trailers_only: false,
+            time: SystemTime::now(),
+        }
+    }
 }
 
 /// The RPC ended (grpc-go: `stats.End`).
@@ -205,7 +264,24 @@ pub struct End<'a> {
     pub frame_error: Option<FrameError>,
 }
 
-impl End<'_> {
+impl<'a> End<'a> {
+    /// The end of an RPC of `full_method` with `code`, now, begun now, without a message,
+    /// trailers or framing error: for testing a handler. Set the public fields for other
+    /// values.
+    pub fn new(side: Side, full_method: &'a str, code: Code) -> Self {
+        let now = SystemTime::now();
+        End {
+            side,
+            full_method,
+            begin_time: now,
+            end_time: now,
+            code,
+            message: "",
+            trailers: None,
+            frame_error: None,
+        }
+    }
+
     /// `true` when the RPC ended with `OK`, like grpc-go's `End.Error == nil`.
     pub fn is_ok(&self) -> bool {
         self.code == Code::Ok
