@@ -128,6 +128,7 @@ mod request;
 pub mod rpc;
 mod semconv;
 mod server;
+mod stacks;
 
 pub use client::{ClientStatsLayer, ClientStatsService};
 pub use event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo, Side};
@@ -139,3 +140,4 @@ pub use otel::{ExportStats, OtelGuard, init_otlp};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
 pub use request::RpcRequestExt;
 pub use server::{ServerStatsLayer, ServerStatsService};
+pub use stacks::{OtelAndMetrics, StatsChannel};
