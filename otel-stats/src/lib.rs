@@ -92,6 +92,34 @@
 //! # let _ = stats;
 //! ```
 //!
+//! # In the service: the RPC's span
+//!
+//! [`RpcRequestExt`] reads the RPC's context and span from the request a service receives,
+//! so the application can add what only it knows:
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use otel_stats::RpcRequestExt;
+//!
+//! fn on_request(request: &tonic::Request<String>) {
+//!     request.rpc_span().set_attribute(KeyValue::new("app.user", "ann"));
+//! }
+//! # on_request(&tonic::Request::new(String::new()));
+//! ```
+//!
+//! # Your own handler
+//!
+//! Implement [`StatsHandler`]; combine handlers as a tuple, a `Vec`, an `Option` or a
+//! [`BoxHandler`]. The events are in [`event`], which also shows how to unit-test a handler
+//! with events built by hand. [`StatsChannel`] and [`OtelAndMetrics`] name the stacks you
+//! store.
+//!
+//! # Examples
+//!
+//! The crate's `examples/` directory holds a `server` and a `client` (run them side by side
+//! with `cargo run -p otel-stats --example server`, then `--example client`), and
+//! `custom_handler`, a handler of your own on a server and client in one process.
+//!
 //! # The rules the events follow
 //!
 //! - **Order.** Each side fires its events in grpc-go's nominal order (see [`RpcStats`]).
@@ -114,6 +142,7 @@
 #![deny(missing_docs)]
 #![deny(unreachable_pub, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
 pub mod conn;
@@ -136,6 +165,7 @@ pub use handler::{BoxHandler, NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};
 pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub use otel::{ExportStats, OtelGuard, init_otlp};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
 pub use request::RpcRequestExt;
