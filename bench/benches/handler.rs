@@ -26,10 +26,9 @@ use http_body_util::{BodyExt, StreamBody};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Span, SpanData, SpanProcessor};
+use otel_stats::event::{Begin, Payload};
 use otel_stats::frame::FrameDecoder;
-use otel_stats::{
-    Begin, NoopHandler, OtelHandler, Payload, RpcStats, RpcTagInfo, ServerStatsLayer, StatsHandler,
-};
+use otel_stats::{NoopHandler, OtelHandler, RpcStats, RpcTagInfo, ServerStatsLayer, StatsHandler};
 use tower::ServiceExt;
 use tower_layer::Layer;
 

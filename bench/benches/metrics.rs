@@ -25,9 +25,9 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Empty};
 use opentelemetry::Context;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use otel_stats::event::{Begin, End};
 use otel_stats::{
-    Begin, ConnTagInfo, End, MetricsHandler, RpcStats, RpcTagInfo, ServerStatsLayer, Side,
-    StatsHandler,
+    ConnTagInfo, MetricsHandler, RpcStats, RpcTagInfo, ServerStatsLayer, Side, StatsHandler,
 };
 use tower::ServiceExt;
 use tower_layer::Layer;

@@ -9,6 +9,8 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use opentelemetry::KeyValue;
+use otel_stats::RpcRequestExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -16,6 +18,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto::echo_server::{self, EchoServer};
 use crate::proto::{EchoRequest, EchoResponse};
+
+/// The span attribute of a unary RPC whose message asked for a delay: the delay, in
+/// milliseconds.
+pub const DELAY_ATTRIBUTE: &str = "echo.delay_ms";
 
 /// The service. Build the tonic server with [`Echo::server`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,9 +76,16 @@ impl echo_server::Echo for Echo {
         &self,
         request: Request<EchoRequest>,
     ) -> Result<Response<EchoResponse>, Status> {
-        let message = request.into_inner().message;
-        pause(behaviour(&message)?).await;
-        Ok(Response::new(reply(message)))
+        // The RPC span the stats layer made: the application adds what only it knows.
+        let delay = behaviour(&request.get_ref().message)?;
+        if let Some(delay) = delay {
+            let ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            request
+                .rpc_span()
+                .set_attribute(KeyValue::new(DELAY_ATTRIBUTE, ms));
+        }
+        pause(delay).await;
+        Ok(Response::new(reply(request.into_inner().message)))
     }
 
     type ServerStreamingEchoStream = ReplyStream;

@@ -12,7 +12,7 @@ use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, global};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SpanData;
-use otel_stats::{ClientStatsLayer, LogFormat, StatsHandler};
+use otel_stats::{BoxHandler, ClientStatsLayer, LogFormat};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::Endpoint;
@@ -58,7 +58,7 @@ pub async fn run(stats_log: Option<LogFormat>) -> Result<Report, Box<dyn std::er
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server_handler: Arc<dyn StatsHandler> = Arc::new(handlers_with(
+    let server_handler: BoxHandler = Arc::new(handlers_with(
         true,
         Some(server_provider.clone()),
         Some(meter_provider.clone()),

@@ -1,9 +1,8 @@
 //! The demo server: the echo service with the chosen instrumentation, shut down gracefully.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use otel_stats::{ServerStatsLayer, StatsHandler};
+use otel_stats::{BoxHandler, ServerStatsLayer};
 use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -17,7 +16,7 @@ use crate::echo::Echo;
 /// bare tonic (the baseline to measure against).
 pub async fn serve(
     listener: TcpListener,
-    handler: Option<Arc<dyn StatsHandler>>,
+    handler: Option<BoxHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

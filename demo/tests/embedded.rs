@@ -1,9 +1,9 @@
 //! `cargo run -p demo`'s scenario, end to end in process: every scenario's outcome, and the
 //! spans it produced on both sides.
 
-use demo::embedded;
 use demo::scenarios::Scenario;
 use demo::waterfall::{self, Colour};
+use demo::{echo, embedded};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_sdk::trace::SpanData;
 use tonic::Code;
@@ -102,6 +102,13 @@ async fn every_scenario_makes_one_trace_across_client_and_server() {
         assert_eq!(
             attr(server, "rpc.response.status_code").as_deref(),
             Some(expected_server_code)
+        );
+        // The echo service adds its own attribute to the RPC span it reaches from the request.
+        let expected_delay = (scenario == Scenario::Deadline).then(|| "500".to_owned());
+        assert_eq!(
+            attr(server, echo::DELAY_ATTRIBUTE),
+            expected_delay,
+            "{scenario:?}"
         );
 
         let picture = waterfall::render(&report.spans, outcome.trace_id, Colour::Off);

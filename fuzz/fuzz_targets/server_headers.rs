@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use http::{Request, Response};
 use libfuzzer_sys::fuzz_target;
-use otel_stats::ServerStatsLayer;
+use otel_stats::{RpcRequestExt, ServerStatsLayer};
 use otel_stats_fuzz::*;
 use tower::{Layer, Service, ServiceExt};
 
@@ -75,7 +75,7 @@ fuzz_target!(|input: Input| {
             {
                 let mut seen = seen.borrow_mut();
                 seen.called = true;
-                seen.had_context = req.extensions().get::<opentelemetry::Context>().is_some();
+                seen.had_context = req.rpc_context().is_some();
             }
             let request_frames = drain(req.into_body(), None).await;
             seen.borrow_mut().request = Some(request_frames);

@@ -17,7 +17,7 @@ use crate::event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo};
 ///
 /// The context returned by `tag_rpc` is passed to every `handle_rpc` of that RPC and stored in
 /// the request's extensions, so a tonic service can read it with
-/// `request.extensions().get::<opentelemetry::Context>()`.
+/// [`request.rpc_context()`](crate::RpcRequestExt::rpc_context).
 ///
 /// Hooks run inline on the RPC's task: they must be quick and must not block. A hook that
 /// panics is contained: the RPC goes on, and the other handlers of a composite still run.
@@ -25,6 +25,24 @@ use crate::event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo};
 /// The events of one RPC reach [`handle_rpc`](Self::handle_rpc) one at a time, even when its
 /// request and response streams are polled on different threads, and `End` is the last of
 /// them: exactly one `End` per [`tag_rpc`](Self::tag_rpc), and nothing after it.
+///
+/// # Several handlers
+///
+/// A tuple of up to eight handlers, a `Vec` of them, an `Option` and a [`BoxHandler`] are
+/// handlers too. Handlers run in order, each one's `tag_*` context passed to the next, and a
+/// panic in one is contained: the others still run.
+///
+/// ```
+/// use otel_stats::{LogHandler, MetricsHandler, OtelHandler, ServerStatsLayer};
+///
+/// let verbose = std::env::var_os("VERBOSE").is_some();
+/// let stats = ServerStatsLayer::new((
+///     OtelHandler::new(),
+///     MetricsHandler::new(),
+///     verbose.then(|| LogHandler::text(std::io::stderr())),
+/// ));
+/// # let _ = stats;
+/// ```
 ///
 /// # Examples
 ///
@@ -130,31 +148,86 @@ pub(crate) fn wants_payloads<H: StatsHandler + ?Sized>(h: &H, cx: &Context) -> b
     guard(|| h.wants_payloads(cx)).unwrap_or(true)
 }
 
-/// Two handlers, called in order, the context of the first's `tag_*` passed to the second's,
-/// like grpc-go's combined handlers. Nest pairs, or use a `Vec`, for more.
-impl<A: StatsHandler, B: StatsHandler> StatsHandler for (A, B) {
+macro_rules! tuple_handler {
+    ($($h:ident . $i:tt),+) => {
+        /// Handlers called in order, the context of each one's `tag_*` passed to the next,
+        /// like grpc-go's combined handlers. A panic in one is contained: the others still
+        /// run, with the context as it was before the one that panicked.
+        impl<$($h: StatsHandler),+> StatsHandler for ($($h,)+) {
+            fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
+                $(let cx = tag_rpc(&self.$i, cx, info);)+
+                cx
+            }
+
+            fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
+                $(handle_rpc(&self.$i, cx, stats);)+
+            }
+
+            fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
+                $(let cx = tag_conn(&self.$i, cx, info);)+
+                cx
+            }
+
+            fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
+                $(handle_conn(&self.$i, cx, stats);)+
+            }
+
+            fn wants_payloads(&self, cx: &Context) -> bool {
+                $(wants_payloads(&self.$i, cx))||+
+            }
+        }
+    };
+}
+
+tuple_handler!(A.0);
+tuple_handler!(A.0, B.1);
+tuple_handler!(A.0, B.1, C.2);
+tuple_handler!(A.0, B.1, C.2, D.3);
+tuple_handler!(A.0, B.1, C.2, D.3, E.4);
+tuple_handler!(A.0, B.1, C.2, D.3, E.4, F.5);
+tuple_handler!(A.0, B.1, C.2, D.3, E.4, F.5, G.6);
+tuple_handler!(A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7);
+
+/// An optional handler: `None` does nothing and asks for no payloads, so a handler chosen at
+/// start-up (from a flag, say) can sit in a tuple without a second layer type.
+///
+/// ```
+/// use otel_stats::{LogHandler, OtelHandler, ServerStatsLayer};
+///
+/// let verbose = std::env::var_os("VERBOSE").is_some();
+/// let log = verbose.then(|| LogHandler::text(std::io::stderr()));
+/// let stats = ServerStatsLayer::new((OtelHandler::new(), log));
+/// # let _ = stats;
+/// ```
+impl<H: StatsHandler> StatsHandler for Option<H> {
     fn tag_rpc(&self, cx: Context, info: &mut RpcTagInfo<'_>) -> Context {
-        let cx = tag_rpc(&self.0, cx, info);
-        tag_rpc(&self.1, cx, info)
+        match self {
+            Some(h) => h.tag_rpc(cx, info),
+            None => cx,
+        }
     }
 
     fn handle_rpc(&self, cx: &Context, stats: &RpcStats<'_>) {
-        handle_rpc(&self.0, cx, stats);
-        handle_rpc(&self.1, cx, stats);
+        if let Some(h) = self {
+            h.handle_rpc(cx, stats);
+        }
     }
 
     fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
-        let cx = tag_conn(&self.0, cx, info);
-        tag_conn(&self.1, cx, info)
+        match self {
+            Some(h) => h.tag_conn(cx, info),
+            None => cx,
+        }
     }
 
     fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
-        handle_conn(&self.0, cx, stats);
-        handle_conn(&self.1, cx, stats);
+        if let Some(h) = self {
+            h.handle_conn(cx, stats);
+        }
     }
 
     fn wants_payloads(&self, cx: &Context) -> bool {
-        wants_payloads(&self.0, cx) || wants_payloads(&self.1, cx)
+        self.as_ref().is_some_and(|h| h.wants_payloads(cx))
     }
 }
 
@@ -216,6 +289,23 @@ macro_rules! forward_handler {
 
 forward_handler!(Box, Arc);
 
+/// A handler chosen at run time, shared: what to store when the handler's type is not known
+/// at compile time, or would be too long to write.
+///
+/// ```
+/// use std::sync::Arc;
+/// use otel_stats::{BoxHandler, LogHandler, NoopHandler, OtelHandler, ServerStatsLayer};
+///
+/// let handler: BoxHandler = match std::env::var("STATS").as_deref() {
+///     Ok("log") => Arc::new(LogHandler::text(std::io::stderr())),
+///     Ok("none") => Arc::new(NoopHandler),
+///     _ => Arc::new(OtelHandler::new()),
+/// };
+/// let stats: ServerStatsLayer<BoxHandler> = ServerStatsLayer::new(handler);
+/// # let _ = stats;
+/// ```
+pub type BoxHandler = Arc<dyn StatsHandler>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,46 +348,59 @@ mod tests {
     }
 
     fn begin() -> RpcStats<'static> {
-        RpcStats::Begin(crate::event::Begin {
-            side: Side::Server,
-            begin_time: std::time::SystemTime::now(),
-            timeout: None,
-        })
+        RpcStats::Begin(crate::event::Begin::new(Side::Server))
+    }
+
+    fn recorder(name: &'static str) -> Recorder {
+        Recorder {
+            name,
+            ..Default::default()
+        }
+    }
+
+    /// `h.tag_rpc(cx, ..)` for a server RPC.
+    fn tag(h: &impl StatsHandler, cx: Context) -> Context {
+        let headers = http::HeaderMap::new();
+        h.tag_rpc(cx, &mut RpcTagInfo::server("/s/M", &headers, None, None))
     }
 
     #[test]
     fn pair_threads_the_context_in_order() {
-        let pair = (
-            Recorder {
-                name: "a",
-                ..Default::default()
-            },
-            Recorder {
-                name: "b",
-                ..Default::default()
-            },
-        );
-        let headers = http::HeaderMap::new();
-        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
-        let cx = pair.tag_rpc(Context::new(), &mut info);
+        let pair = (recorder("a"), recorder("b"));
+        let cx = tag(&pair, Context::new());
         pair.handle_rpc(&cx, &begin());
         assert_eq!(*pair.0.seen.lock().unwrap(), ["tag saw -", "Begin b"]);
         assert_eq!(*pair.1.seen.lock().unwrap(), ["tag saw a", "Begin b"]);
     }
 
     #[test]
+    fn a_tuple_threads_the_context_through_every_handler_and_contains_panics() {
+        let handlers = (recorder("a"), Panicker, None::<Recorder>, recorder("c"));
+        let cx = tag(&handlers, Context::new());
+        handlers.handle_rpc(&cx, &begin());
+        assert_eq!(*handlers.0.seen.lock().unwrap(), ["tag saw -", "Begin c"]);
+        assert_eq!(*handlers.3.seen.lock().unwrap(), ["tag saw a", "Begin c"]);
+        assert!(handlers.wants_payloads(&cx));
+    }
+
+    #[test]
+    fn none_is_a_handler_that_does_nothing() {
+        let none: Option<Recorder> = None;
+        let cx = tag(&none, Context::new().with_value(Tag("before")));
+        assert_eq!(cx.get::<Tag>(), Some(&Tag("before")));
+        assert!(!none.wants_payloads(&cx));
+        let cx = tag(&Some(recorder("s")), cx);
+        assert_eq!(cx.get::<Tag>(), Some(&Tag("s")));
+    }
+
+    #[test]
     fn a_panicking_handler_keeps_the_context_and_the_others_run() {
-        let handlers: Vec<Box<dyn StatsHandler>> = vec![
-            Box::new(Panicker),
-            Box::new(Recorder {
-                name: "r",
-                ..Default::default()
-            }),
-        ];
-        let headers = http::HeaderMap::new();
-        let mut info = RpcTagInfo::server("/s/M", &headers, None, None);
-        let start = Context::new().with_value(KeyValue::new("k", "v"));
-        let cx = handlers.tag_rpc(start, &mut info);
+        let handlers: Vec<Box<dyn StatsHandler>> =
+            vec![Box::new(Panicker), Box::new(recorder("r"))];
+        let cx = tag(
+            &handlers,
+            Context::new().with_value(KeyValue::new("k", "v")),
+        );
         assert!(cx.get::<KeyValue>().is_some(), "context survives the panic");
         assert_eq!(cx.get::<Tag>(), Some(&Tag("r")));
         handlers.handle_rpc(&cx, &begin());

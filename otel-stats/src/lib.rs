@@ -10,13 +10,13 @@
 //! | `HandleConn(ctx, ConnStats)`             | [`StatsHandler::handle_conn`] with [`ConnStats`]             |
 //! | `context.Context`                        | [`opentelemetry::Context`]                                   |
 //! | `Begin`, `End`                           | [`RpcStats::Begin`], [`RpcStats::End`]                       |
-//! | `InHeader`, `OutHeader`                  | [`RpcStats::InHeader`], [`RpcStats::OutHeader`] ([`Header`]) |
-//! | `InPayload`, `OutPayload`                | [`RpcStats::InPayload`], [`RpcStats::OutPayload`] ([`Payload`]) |
-//! | `InTrailer`, `OutTrailer`                | [`RpcStats::InTrailer`], [`RpcStats::OutTrailer`] ([`Trailer`]) |
+//! | `InHeader`, `OutHeader`                  | [`RpcStats::InHeader`], [`RpcStats::OutHeader`] ([`Header`](event::Header)) |
+//! | `InPayload`, `OutPayload`                | [`RpcStats::InPayload`], [`RpcStats::OutPayload`] ([`Payload`](event::Payload)) |
+//! | `InTrailer`, `OutTrailer`                | [`RpcStats::InTrailer`], [`RpcStats::OutTrailer`] ([`Trailer`](event::Trailer)) |
 //! | `ConnBegin`, `ConnEnd`                   | [`ConnStats::Begin`], [`ConnStats::End`]                     |
 //! | `grpc.StatsHandler(h)` (server option)   | [`ServerStatsLayer`] and [`ServerStatsLayer::incoming`]      |
 //! | `grpc.WithStatsHandler(h)` (dial option) | [`ClientStatsLayer`] and [`ClientStatsLayer::connect`]       |
-//! | several handlers                         | `(A, B)` and `Vec<H>` implement [`StatsHandler`]             |
+//! | several handlers                         | tuples (up to 8), `Vec<H>`, `Option<H>`, [`BoxHandler`] implement [`StatsHandler`] |
 //! | `examples/features/stats_monitoring`     | [`LogHandler`]                                               |
 //! | `otelgrpc` (go.opentelemetry.io/contrib)  | [`OtelHandler`], built with [`OtelHandlerBuilder`]           |
 //! | grpc-go's `stats/opentelemetry` (gRFC A66) | [`MetricsHandler`], built with [`MetricsHandlerBuilder`]     |
@@ -67,7 +67,7 @@
 //!   that span's child even when the layer does not activate contexts on span entry. On the
 //!   server, `#[instrument]` spans in a handler are children of the RPC span either way, as
 //!   the service runs with the RPC's context current; work the handler spawns onto other
-//!   tasks needs `request.extensions().get::<opentelemetry::Context>()` passed along.
+//!   tasks needs [`request.rpc_context()`](RpcRequestExt::rpc_context) passed along.
 //! - `otlp`: `init_otlp`, an OTLP/gRPC exporter from the `OTEL_*` environment variables.
 //!
 //! ```no_run
@@ -92,6 +92,34 @@
 //! # let _ = stats;
 //! ```
 //!
+//! # In the service: the RPC's span
+//!
+//! [`RpcRequestExt`] reads the RPC's context and span from the request a service receives,
+//! so the application can add what only it knows:
+//!
+//! ```
+//! use opentelemetry::KeyValue;
+//! use otel_stats::RpcRequestExt;
+//!
+//! fn on_request(request: &tonic::Request<String>) {
+//!     request.rpc_span().set_attribute(KeyValue::new("app.user", "ann"));
+//! }
+//! # on_request(&tonic::Request::new(String::new()));
+//! ```
+//!
+//! # Your own handler
+//!
+//! Implement [`StatsHandler`]; combine handlers as a tuple, a `Vec`, an `Option` or a
+//! [`BoxHandler`]. The events are in [`event`], which also shows how to unit-test a handler
+//! with events built by hand. [`StatsChannel`] and [`OtelAndMetrics`] name the stacks you
+//! store.
+//!
+//! # Examples
+//!
+//! The crate's `examples/` directory holds a `server` and a `client` (run them side by side
+//! with `cargo run -p otel-stats --example server`, then `--example client`), and
+//! `custom_handler`, a handler of your own on a server and client in one process.
+//!
 //! # The rules the events follow
 //!
 //! - **Order.** Each side fires its events in grpc-go's nominal order (see [`RpcStats`]).
@@ -99,7 +127,7 @@
 //!   (it writes headers with the first message), so bidi streams interleave as in grpc-go.
 //! - **End is exactly once.** Every RPC that got `tag_rpc` gets one `End`, also when it is
 //!   dropped: client cancel, deadline, connection reset, a panicking service. Its status is the
-//!   one the peer saw; see [`status`] for the rules, including where we do better than
+//!   one the peer saw; see [`End`](event::End) for the rules, including where we do better than
 //!   grpc-go (an `End(UNIMPLEMENTED)` for unknown methods, `DEADLINE_EXCEEDED` rather than
 //!   `INTERNAL` or `CANCELLED` when a deadline passed).
 //! - **One payload event per message**, however the messages are split across or packed into
@@ -114,33 +142,35 @@
 #![deny(missing_docs)]
 #![deny(unreachable_pub, missing_debug_implementations, rust_2018_idioms)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
-mod conn;
+pub mod conn;
 mod context;
-mod event;
+pub mod event;
 #[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod export;
 pub mod frame;
 mod handler;
 mod log;
 pub mod metrics;
 mod otel;
-mod rpc;
+mod request;
+pub mod rpc;
+mod semconv;
 mod server;
-pub mod status;
+mod stacks;
 
 pub use client::{ClientStatsLayer, ClientStatsService};
-pub use conn::{ConnInfo, StatsConnector, StatsIncoming, StatsIo};
-pub use event::{
-    Begin, ConnBegin, ConnEnd, ConnStats, ConnTagInfo, End, Header, Payload, RpcStats, RpcTagInfo,
-    Side, Trailer,
-};
-pub use handler::{NoopHandler, StatsHandler};
+pub use event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo, Side};
+pub use handler::{BoxHandler, NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};
 pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub use otel::{ExportStats, OtelGuard, init_otlp};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
-pub use rpc::{ResponseFuture, StatsBody};
+pub use request::RpcRequestExt;
 pub use server::{ServerStatsLayer, ServerStatsService};
+pub use stacks::{OtelAndMetrics, StatsChannel};

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::{Harness, Recorder, req};
-use otel_stats::LogHandler;
+use opentelemetry::Context;
+use otel_stats::{ConnTagInfo, LogHandler, Side, StatsHandler};
 use serde_json::Value;
 
 /// A writer the test can read back.
@@ -82,7 +83,7 @@ async fn json_lines_with_grpc_go_event_names() {
     assert_eq!(payload["compressed"], false);
     assert_eq!(lines[9]["code"], 0);
     assert_eq!(lines[15]["code"], 3);
-    assert_eq!(lines[15]["status"], "InvalidArgument");
+    assert_eq!(lines[15]["status"], "INVALID_ARGUMENT");
     assert_eq!(lines[15]["message"], "echo: requested error");
     assert_eq!(lines[14]["trailers_only"], true);
     h.stop().await;
@@ -103,4 +104,16 @@ async fn text_lines_read_like_the_grpc_go_example() {
         "{payload}"
     );
     h.stop().await;
+}
+
+#[test]
+fn clones_share_the_writer_and_the_numbering() {
+    let out = Shared::default();
+    let log = LogHandler::json(out.clone());
+    let clone = log.clone();
+    let info = ConnTagInfo::new(Side::Server, None, None);
+    let _ = log.tag_conn(Context::new(), &info);
+    let _ = clone.tag_conn(Context::new(), &info);
+    let ids: Vec<Value> = out.lines().iter().map(|l| l["conn_id"].clone()).collect();
+    assert_eq!(ids, [1, 2]);
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use demo::cli::{self, Instrumentation};
 use demo::telemetry;
-use otel_stats::{LogFormat, StatsHandler};
+use otel_stats::{BoxHandler, LogFormat};
 use tokio::net::TcpListener;
 
 #[tokio::main]
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let handler: Option<Arc<dyn StatsHandler>> = match options.instrumentation {
+    let handler: Option<BoxHandler> = match options.instrumentation {
         Instrumentation::None => None,
         Instrumentation::Log => Some(Arc::new(telemetry::handlers(
             false,

@@ -8,6 +8,7 @@ use tower_service::Service;
 
 use crate::event::{RpcTagInfo, Side};
 use crate::handler::{self, StatsHandler};
+use crate::request;
 use crate::rpc::{self, Direction, ResponseFuture, RpcState, StatsBody};
 
 /// The service made by [`ClientStatsLayer`](crate::ClientStatsLayer): a `GrpcService` that
@@ -102,7 +103,7 @@ where
             compression,
             rpc.begin_time(),
         );
-        parts.extensions.insert(rpc.context().clone());
+        request::insert_context(&mut parts.extensions, rpc.context());
         // Without payload interest a client's request body has nothing to report (the end of
         // the request stream matters to the server side only), so it goes unwrapped: tonic
         // takes its own body back as it is, without boxing it again.

@@ -67,6 +67,18 @@ pub struct ConnEnd {
 }
 
 impl ConnEnd {
+    /// The end, now, of a connection that began at `begin_time` and carried no bytes: for
+    /// testing a handler. Set the public fields for other values.
+    pub fn new(side: Side, begin_time: SystemTime) -> Self {
+        ConnEnd {
+            side,
+            begin_time,
+            end_time: SystemTime::now(),
+            bytes_read: 0,
+            bytes_written: 0,
+        }
+    }
+
     /// How long the connection lasted (zero if the wall clock went backwards meanwhile).
     pub fn duration(&self) -> Duration {
         self.end_time

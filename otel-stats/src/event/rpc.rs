@@ -6,7 +6,7 @@ use http::HeaderMap;
 use tonic::Code;
 
 use super::Side;
-use crate::frame::FrameError;
+use crate::frame::{FrameError, PREFIX_LEN};
 
 /// An RPC event, passed to [`StatsHandler::handle_rpc`](crate::StatsHandler::handle_rpc).
 ///
@@ -90,6 +90,18 @@ pub struct Begin {
     pub timeout: Option<Duration>,
 }
 
+impl Begin {
+    /// A `Begin` happening now, without a deadline: for testing a handler. Set the public
+    /// fields for other values.
+    pub fn new(side: Side) -> Self {
+        Begin {
+            side,
+            begin_time: SystemTime::now(),
+            timeout: None,
+        }
+    }
+}
+
 /// Headers (grpc-go: `stats.InHeader` / `stats.OutHeader`).
 ///
 /// grpc-go's `WireLength` (the HPACK-encoded size) is not visible to a tower layer and is absent.
@@ -110,6 +122,22 @@ pub struct Header<'a> {
     pub local_addr: Option<SocketAddr>,
     /// When the headers were received or sent.
     pub time: SystemTime,
+}
+
+impl<'a> Header<'a> {
+    /// Headers of `full_method` seen now, without compression or addresses: for testing a
+    /// handler. Set the public fields for other values.
+    pub fn new(side: Side, full_method: &'a str, metadata: &'a HeaderMap) -> Self {
+        Header {
+            side,
+            full_method,
+            compression: None,
+            metadata,
+            remote_addr: None,
+            local_addr: None,
+            time: SystemTime::now(),
+        }
+    }
 }
 
 /// One gRPC message (grpc-go: `stats.InPayload` / `stats.OutPayload`).
@@ -141,6 +169,24 @@ pub struct Payload {
     pub time: SystemTime,
 }
 
+impl Payload {
+    /// The `seq`-th message (0-based) of its direction, uncompressed, `length` bytes long,
+    /// seen now, without its bytes: for testing a handler. Set the public fields for other
+    /// values.
+    pub fn new(side: Side, seq: u64, length: usize) -> Self {
+        Payload {
+            side,
+            seq,
+            compressed: false,
+            length: Some(length),
+            compressed_length: length,
+            wire_length: length + PREFIX_LEN,
+            data: None,
+            time: SystemTime::now(),
+        }
+    }
+}
+
 /// Trailers (grpc-go: `stats.InTrailer` / `stats.OutTrailer`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -155,11 +201,46 @@ pub struct Trailer<'a> {
     pub time: SystemTime,
 }
 
+impl<'a> Trailer<'a> {
+    /// Trailers (not trailers-only) seen now: for testing a handler. Set the public fields for
+    /// other values.
+    pub fn new(side: Side, metadata: &'a HeaderMap) -> Self {
+        Trailer {
+            side,
+            metadata,
+            trailers_only: false,
+            time: SystemTime::now(),
+        }
+    }
+}
+
 /// The RPC ended (grpc-go: `stats.End`).
 ///
 /// Fires exactly once for every tagged RPC: on trailers, at the end of the stream, on a body
 /// error, or when the RPC is dropped (client cancel, deadline, connection reset, a panic in the
-/// service). The status is the one the peer saw; see [`status`](crate::status) for the rules.
+/// service).
+///
+/// # The status
+///
+/// The status is the one the peer saw, decided the same way on both sides:
+///
+/// - From `grpc-status` (and `grpc-message`) in the trailers, or in the headers of a
+///   trailers-only response. A `grpc-status` that is not a number is `UNKNOWN`, as the gRPC
+///   spec says; a `grpc-message` with bad percent escapes keeps them as they came, and one that
+///   does not decode to UTF-8 makes the status `UNKNOWN`, as tonic reports it to the
+///   application.
+/// - An RPC dropped before any status (client cancel, connection reset, a server handler that
+///   panicked or was cut off by a timeout) is `CANCELLED`, or `DEADLINE_EXCEEDED` when the
+///   RPC's `grpc-timeout` has elapsed. tonic reports its own server timeout to the client as
+///   `CANCELLED`; a `CANCELLED` that arrives once the deadline has passed is reported as
+///   `DEADLINE_EXCEEDED`, which is what happened (grpc-go would say `CANCELLED` or
+///   `INTERNAL`).
+/// - A body or service error is mapped as tonic maps it for the application: a
+///   [`tonic::Status`] keeps its code, an HTTP/2 reset maps by its reason code as the gRPC
+///   HTTP/2 spec says, an IO error is `UNAVAILABLE`, anything else `UNKNOWN`.
+/// - A response that is not gRPC gets the code its HTTP status implies (404 is
+///   `UNIMPLEMENTED`, 503 `UNAVAILABLE`, ...), and a server RPC to a method tonic does not
+///   serve ends with `UNIMPLEMENTED`, which grpc-go does not report at all.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct End<'a> {
@@ -183,7 +264,24 @@ pub struct End<'a> {
     pub frame_error: Option<FrameError>,
 }
 
-impl End<'_> {
+impl<'a> End<'a> {
+    /// The end of an RPC of `full_method` with `code`, now, begun now, without a message,
+    /// trailers or framing error: for testing a handler. Set the public fields for other
+    /// values.
+    pub fn new(side: Side, full_method: &'a str, code: Code) -> Self {
+        let now = SystemTime::now();
+        End {
+            side,
+            full_method,
+            begin_time: now,
+            end_time: now,
+            code,
+            message: "",
+            trailers: None,
+            frame_error: None,
+        }
+    }
+
     /// `true` when the RPC ended with `OK`, like grpc-go's `End.Error == nil`.
     pub fn is_ok(&self) -> bool {
         self.code == Code::Ok

@@ -29,6 +29,9 @@ pub enum LogFormat {
 /// Writing takes a lock on the writer: this handler is for demos, debugging and tests, not for
 /// hot paths. Write errors are ignored; they never fail an RPC.
 ///
+/// Clones share the writer and the numbering of RPCs and connections, so a server and a
+/// client can log to one stream with ids that do not collide.
+///
 /// # Examples
 ///
 /// ```
@@ -38,10 +41,11 @@ pub enum LogFormat {
 /// let json_lines = LogHandler::new(Vec::<u8>::new(), LogFormat::Json);
 /// # let _ = (to_stderr, json_lines);
 /// ```
+#[derive(Clone)]
 pub struct LogHandler {
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
     format: LogFormat,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for LogHandler {
@@ -56,9 +60,9 @@ impl LogHandler {
     /// A handler writing `format` lines to `out`.
     pub fn new(out: impl Write + Send + 'static, format: LogFormat) -> Self {
         LogHandler {
-            out: Mutex::new(Box::new(out)),
+            out: Arc::new(Mutex::new(Box::new(out))),
             format,
-            next_id: AtomicU64::new(1),
+            next_id: Arc::new(AtomicU64::new(1)),
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 use crate::event::{ConnStats, ConnTagInfo, RpcStats, Side};
+use crate::semconv::{code_name, split_method};
 
 /// What the handler put in the context at `tag_*`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,7 +95,7 @@ impl<'a> Line<'a> {
             RpcStats::End(e) => {
                 let line = line
                     .with("code", e.code as i32)
-                    .with("status", format!("{:?}", e.code))
+                    .with("status", code_name(e.code))
                     .with("message", e.message)
                     .with("duration_us", e.duration().as_micros() as u64);
                 match e.frame_error {
@@ -112,7 +113,7 @@ impl<'a> Line<'a> {
         // client's address on the server.
         match (self.side, self.tags.method) {
             (Side::Client, Some(m)) => {
-                let _ = write!(out, "[server method: {}] ", short_method(m));
+                let _ = write!(out, "[server method: {}] ", method_name(m));
             }
             (Side::Client, None) => out.push_str("[client] "),
             (Side::Server, _) => match self.tags.remote_addr {
@@ -124,7 +125,7 @@ impl<'a> Line<'a> {
         }
         let _ = write!(out, "{}: {}", self.hook, self.event);
         if let (Side::Server, Some(m)) = (self.side, self.tags.method) {
-            let _ = write!(out, " method={}", short_method(m));
+            let _ = write!(out, " method={}", method_name(m));
         }
         for (key, value) in &self.fields {
             match value {
@@ -164,9 +165,9 @@ impl<'a> Line<'a> {
     }
 }
 
-/// `UnaryEcho` for `/grpc.examples.echo.Echo/UnaryEcho`, like Go's `filepath.Base`.
-fn short_method(full: &str) -> &str {
-    full.rsplit('/').next().unwrap_or(full)
+/// `UnaryEcho` for `/grpc.examples.echo.Echo/UnaryEcho`, as grpc-go's example prints it.
+fn method_name(full: &str) -> &str {
+    split_method(full).2
 }
 
 fn unix_nanos(t: SystemTime) -> u64 {
@@ -208,6 +209,18 @@ mod tests {
             text,
             "[client addr: 127.0.0.1:4000] HandleRPC: InPayload method=UnaryEcho seq=0 \
              compressed=false length=7 compressed_length=7 wire_length=12"
+        );
+    }
+
+    #[test]
+    fn status_names_are_the_ones_spans_and_metrics_use() {
+        let method = "/grpc.examples.echo.Echo/UnaryEcho";
+        let mut end = crate::event::End::new(Side::Server, method, tonic::Code::NotFound);
+        end.message = "gone";
+        let text = Line::rpc(tags(), &RpcStats::End(end)).to_text();
+        assert!(
+            text.contains(" code=5 status=NOT_FOUND message=gone "),
+            "{text}"
         );
     }
 

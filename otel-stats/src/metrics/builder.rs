@@ -6,7 +6,7 @@ use opentelemetry::metrics::{Meter, MeterProvider};
 use super::handler::MetricsHandler;
 use super::instruments::Instruments;
 use super::methods::Methods;
-use crate::otel::builder::scope;
+use crate::semconv::scope;
 
 /// Builds a [`MetricsHandler`], in the style of [`OtelHandlerBuilder`](crate::OtelHandlerBuilder):
 /// every option has a default, each method sets one.

@@ -45,7 +45,7 @@ use crate::handler::StatsHandler;
 /// first RPC ends, for up to 256 methods per side; methods past that, and the unknown ones of
 /// a client, have theirs built per RPC. Per RPC: a look-up of its method and one context value
 /// in `tag_rpc` (on a server without the A66 instruments, nothing: its method is looked up at
-/// `End`, from [`End::full_method`](crate::End::full_method)), an atomic add per message
+/// `End`, from [`End::full_method`](crate::event::End::full_method)), an atomic add per message
 /// when the A66 size instruments are on, and the records at `End`, always with the same
 /// attribute slice for the same method and code. The method cache's lock is only ever tried,
 /// never waited for; nothing blocks.

@@ -6,7 +6,7 @@ use opentelemetry_semantic_conventions::attribute::RPC_SYSTEM_NAME;
 
 use super::names::*;
 use crate::event::Side;
-use crate::otel::attributes::GRPC;
+use crate::semconv::GRPC;
 
 /// The advisory boundaries of `rpc.{server,client}.call.duration` in the semantic
 /// conventions (the same as HTTP's request durations), in seconds.

@@ -11,7 +11,7 @@ use tonic::Code;
 
 use super::names::{A66_OTHER_METHOD, OTHER_METHOD};
 use crate::event::Side;
-use crate::otel::attributes::split_method;
+use crate::semconv::split_method;
 
 /// Decides, from the full method `/package.Service/Method`, whether a method is known.
 pub(super) type MethodFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;

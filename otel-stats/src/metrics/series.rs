@@ -21,8 +21,7 @@ use tonic::Code;
 
 use super::methods::Method;
 use crate::event::Side;
-use crate::otel::attributes::{GRPC, push_server};
-use crate::otel::status::{code_name, is_error};
+use crate::semconv::{GRPC, code_name, is_error, push_server};
 
 /// gRFC A66's attribute names.
 const GRPC_METHOD: &str = "grpc.method";

@@ -8,12 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::HeaderMap;
-use http::uri::Authority;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, NETWORK_LOCAL_ADDRESS, NETWORK_LOCAL_PORT, NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT,
     RPC_METHOD, RPC_REQUEST_METADATA, RPC_RESPONSE_METADATA, RPC_RESPONSE_STATUS_CODE,
-    RPC_SYSTEM_NAME, SERVER_ADDRESS, SERVER_PORT,
+    RPC_SYSTEM_NAME,
 };
 #[allow(deprecated)] // The point of the opt-in: the names dashboards still query.
 use opentelemetry_semantic_conventions::attribute::{
@@ -21,11 +20,8 @@ use opentelemetry_semantic_conventions::attribute::{
 };
 use tonic::Code;
 
-use super::status::code_name;
 use crate::event::{ConnTagInfo, RpcTagInfo, Side};
-
-/// `rpc.system.name` (and `rpc.system`) of every RPC span.
-pub(crate) const GRPC: &str = "grpc";
+use crate::semconv::{GRPC, code_name, push_server, split_method};
 
 /// The environment variable the OpenTelemetry SDKs read to choose attribute names.
 pub(super) const STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";
@@ -50,16 +46,6 @@ pub(super) fn is_secret(key: &str) -> bool {
 /// (`rpc/dup`, as the SDKs spell it).
 pub(super) fn wants_legacy_names(value: &str) -> bool {
     value.split(',').any(|v| v.trim() == "rpc/dup")
-}
-
-/// A full method `/package.Service/Method` split into the span name `package.Service/Method`,
-/// the service and the method. Anything else is its own name, with an empty service.
-pub(crate) fn split_method(full_method: &str) -> (&str, &str, &str) {
-    let name = full_method.strip_prefix('/').unwrap_or(full_method);
-    match name.rsplit_once('/') {
-        Some((service, method)) => (name, service, method),
-        None => (name, "", name),
-    }
 }
 
 /// Room for every attribute an RPC span gets from this crate (the sampler's, the peer's, the
@@ -108,16 +94,6 @@ pub(super) fn rpc_attributes<'a>(
         request_metadata,
         info.metadata(),
     ))
-}
-
-/// `server.address` and `server.port` of a client RPC, from the `host:port` it is sent to.
-pub(crate) fn push_server(attrs: &mut Vec<KeyValue>, authority: Option<&str>) {
-    if let Some(authority) = authority.and_then(|a| a.parse::<Authority>().ok()) {
-        attrs.push(KeyValue::new(SERVER_ADDRESS, authority.host().to_owned()));
-        if let Some(port) = authority.port_u16() {
-            attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
-        }
-    }
 }
 
 /// A connection's peer address as an attribute value, made once per connection and shared
@@ -244,19 +220,7 @@ mod tests {
     }
 
     use super::*;
-
-    #[test]
-    fn method_names() {
-        assert_eq!(
-            split_method("/grpc.examples.echo.Echo/UnaryEcho"),
-            (
-                "grpc.examples.echo.Echo/UnaryEcho",
-                "grpc.examples.echo.Echo",
-                "UnaryEcho"
-            )
-        );
-        assert_eq!(split_method("odd"), ("odd", "", "odd"));
-    }
+    use opentelemetry_semantic_conventions::attribute::{SERVER_ADDRESS, SERVER_PORT};
 
     #[test]
     fn opt_in_values() {

@@ -3,16 +3,17 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Tracer, TracerProvider};
-use opentelemetry::{InstrumentationScope, KeyValue};
 
 use super::attributes;
 use super::handler::OtelHandler;
 use super::propagation::Propagation;
 use super::tracer::SpanTracer;
 use crate::event::RpcTagInfo;
+use crate::semconv::scope;
 
 /// Decides, before any span is made, whether an RPC is traced.
 type Filter = Box<dyn Fn(&RpcTagInfo<'_>) -> bool + Send + Sync>;
@@ -60,14 +61,6 @@ pub struct OtelHandlerBuilder {
     config: Config,
     /// `None`: as `OTEL_SEMCONV_STABILITY_OPT_IN` says, read by `build`.
     legacy_attributes: Option<bool>,
-}
-
-/// The instrumentation scope of spans and instruments: this crate, its version, the schema.
-pub(crate) fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
-        .build()
 }
 
 impl OtelHandlerBuilder {

@@ -1,16 +1,9 @@
-//! The span events of an RPC: one per message (gRFC A72's names and attributes) and one per
-//! header and trailer block.
+//! The attributes of an RPC span's events: one event per message (gRFC A72's attributes) and
+//! one per header and trailer block. Their names are in `semconv`.
 
 use opentelemetry::KeyValue;
 
 use crate::event::{Header, Payload, Trailer};
-
-pub(super) const OUTBOUND_MESSAGE: &str = "Outbound message";
-pub(super) const INBOUND_MESSAGE: &str = "Inbound message";
-pub(super) const OUTBOUND_HEADERS: &str = "Outbound headers";
-pub(super) const INBOUND_HEADERS: &str = "Inbound headers";
-pub(super) const OUTBOUND_TRAILERS: &str = "Outbound trailers";
-pub(super) const INBOUND_TRAILERS: &str = "Inbound trailers";
 
 /// 0-based number of the message in its direction.
 const SEQUENCE_NUMBER: &str = "sequence-number";

@@ -6,15 +6,12 @@ use http::HeaderMap;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, SpanRef, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use super::attributes::{self, PeerAddress, split_method};
+use super::attributes::{self, PeerAddress};
 use super::builder::{Config, OtelHandlerBuilder};
 use super::events;
-use super::status::is_error;
 use crate::event::{ConnStats, ConnTagInfo, End, RpcStats, RpcTagInfo, Side};
 use crate::handler::{StatsHandler, guard};
-
-/// The name of connection spans.
-const CONNECTION_SPAN: &str = "grpc.connection";
+use crate::semconv::{self, CONNECTION_SPAN, is_error, split_method};
 
 /// A [`StatsHandler`] that traces RPCs and connections with OpenTelemetry.
 ///
@@ -80,13 +77,11 @@ const CONNECTION_SPAN: &str = "grpc.connection";
 /// Reaching the RPC span from a tonic service:
 ///
 /// ```
-/// use opentelemetry::trace::TraceContextExt;
-/// use opentelemetry::{Context, KeyValue};
+/// use opentelemetry::KeyValue;
+/// use otel_stats::RpcRequestExt;
 ///
 /// fn handle(request: &tonic::Request<()>) {
-///     if let Some(cx) = request.extensions().get::<Context>() {
-///         cx.span().set_attribute(KeyValue::new("app.user", "ann"));
-///     }
+///     request.rpc_span().set_attribute(KeyValue::new("app.user", "ann"));
 ///     // Or, as the service runs under it: Context::current().span()
 /// }
 /// ```
@@ -168,22 +163,22 @@ impl OtelHandler {
         let config = &*self.config;
         let (name, attrs, response_metadata) = match stats {
             RpcStats::OutHeader(h) => (
-                events::OUTBOUND_HEADERS,
+                semconv::OUTBOUND_HEADERS,
                 events::header(h),
                 (h.side == Side::Server).then_some(h.metadata),
             ),
             RpcStats::InHeader(h) => (
-                events::INBOUND_HEADERS,
+                semconv::INBOUND_HEADERS,
                 events::header(h),
                 (h.side == Side::Client).then_some(h.metadata),
             ),
             RpcStats::OutTrailer(t) => (
-                events::OUTBOUND_TRAILERS,
+                semconv::OUTBOUND_TRAILERS,
                 events::trailer(t),
                 Some(t.metadata),
             ),
             RpcStats::InTrailer(t) => (
-                events::INBOUND_TRAILERS,
+                semconv::INBOUND_TRAILERS,
                 events::trailer(t),
                 Some(t.metadata),
             ),
@@ -272,8 +267,8 @@ impl StatsHandler for OtelHandler {
                     return;
                 }
                 let name = match stats {
-                    RpcStats::InPayload(_) => events::INBOUND_MESSAGE,
-                    _ => events::OUTBOUND_MESSAGE,
+                    RpcStats::InPayload(_) => semconv::INBOUND_MESSAGE,
+                    _ => semconv::OUTBOUND_MESSAGE,
                 };
                 // The span keeps at most `max_message_events` of them and counts the rest. A
                 // message past the cap in its own direction is past the span's too: it goes

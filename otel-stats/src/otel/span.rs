@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span, SpanContext, Status};
 
 use super::attributes::DROPPED_MESSAGE_EVENTS;
-use super::events::{INBOUND_MESSAGE, OUTBOUND_MESSAGE};
+use crate::semconv::{INBOUND_MESSAGE, OUTBOUND_MESSAGE};
 
 /// An RPC span: `inner`, with at most `max_messages` message events (`Inbound message`,
 /// `Outbound message`, whoever adds them); the number left out becomes the

@@ -9,8 +9,8 @@ use opentelemetry::trace::{Span, SpanBuilder, TraceContextExt, Tracer, TracerPro
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
-use super::builder::scope;
 use super::span::RpcSpan;
+use crate::semconv::scope;
 
 /// A tracer of this crate's instrumentation scope.
 pub(super) enum SpanTracer {

@@ -10,9 +10,9 @@ use pin_project_lite::pin_project;
 
 use super::headers::GrpcHeaders;
 use super::state::{Direction, RpcState};
+use super::status;
 use crate::frame::FrameDecoder;
 use crate::handler::StatsHandler;
-use crate::status;
 
 pin_project! {
     /// A request or response body that reports each gRPC message in it, and passes every frame

@@ -11,9 +11,9 @@ use pin_project_lite::pin_project;
 use super::body::StatsBody;
 use super::headers::GrpcHeaders;
 use super::state::{Direction, RpcState};
+use super::status;
 use crate::event::Side;
 use crate::handler::StatsHandler;
-use crate::status;
 
 pin_project! {
     /// The response future of the stats services: reports the response headers (or the status

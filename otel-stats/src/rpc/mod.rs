@@ -1,10 +1,12 @@
-//! The per-RPC machinery both sides share: the RPC's state and its `End`-once rule, the body
-//! wrapper that turns DATA frames into payload events, and the response future.
+//! What the layers wrap an RPC's response and bodies in: [`ResponseFuture`] and [`StatsBody`].
+//! You meet these types in the signatures of [`ServerStatsService`](crate::ServerStatsService)
+//! and [`ClientStatsService`](crate::ClientStatsService); you do not make them yourself.
 
 mod body;
 mod future;
 mod headers;
 mod state;
+mod status;
 
 pub use body::StatsBody;
 pub use future::ResponseFuture;

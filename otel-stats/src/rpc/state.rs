@@ -7,10 +7,10 @@ use http::HeaderMap;
 use http::uri::PathAndQuery;
 use opentelemetry::Context;
 
+use super::status::{self, Deadline, FinalStatus};
 use crate::event::{Begin, End, Header, Payload, RpcStats, Side, Trailer};
 use crate::frame::{FrameError, Message};
 use crate::handler::{self, StatsHandler};
-use crate::status::{self, Deadline, FinalStatus};
 
 /// Which way a message or header travels, seen from the side that observes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

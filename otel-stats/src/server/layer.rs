@@ -10,7 +10,7 @@ use crate::handler::StatsHandler;
 /// order: `TagRPC InHeader Begin InPayload* OutHeader OutPayload* OutTrailer End`.
 ///
 /// Requests that are not gRPC (by `content-type`) pass through unreported. The RPC's context
-/// (what `tag_rpc` returned) is in the request extensions as an `opentelemetry::Context`, and
+/// (what `tag_rpc` returned) is in the request, see [`RpcRequestExt`](crate::RpcRequestExt), and
 /// the service's future is polled with it as the current context.
 ///
 /// Use [`incoming`](Self::incoming) on the listener too, for the connection events and for

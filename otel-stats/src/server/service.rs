@@ -9,6 +9,7 @@ use tower_service::Service;
 use crate::conn::ConnInfo;
 use crate::event::{RpcTagInfo, Side};
 use crate::handler::{self, StatsHandler};
+use crate::request;
 use crate::rpc::{self, Direction, ResponseFuture, RpcState, StatsBody};
 
 /// The service made by [`ServerStatsLayer`](crate::ServerStatsLayer).
@@ -89,7 +90,7 @@ where
         let compression = grpc.compression();
         rpc.header(Direction::In, &parts.headers, compression, rpc.begin_time());
         rpc.begin();
-        parts.extensions.insert(rpc.context().clone());
+        request::insert_context(&mut parts.extensions, rpc.context());
         let body = StatsBody::messages(body, Arc::clone(&rpc), Direction::In);
         let req = Request::from_parts(parts, body);
         let future = {

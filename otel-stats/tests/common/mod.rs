@@ -13,12 +13,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use otel_stats::{ClientStatsLayer, ClientStatsService, ServerStatsLayer};
+use otel_stats::{ClientStatsLayer, ServerStatsLayer, StatsChannel};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
+use tonic::transport::{Endpoint, Server, server::TcpIncoming};
 
 pub use echo::echo_client::EchoClient;
 pub use echo::{EchoRequest, EchoResponse};
@@ -32,7 +32,7 @@ pub const BIDI: &str = "/grpc.examples.echo.Echo/BidirectionalStreamingEcho";
 /// How long a test waits for events that must come. A liveness bound, not a speed assertion.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
-pub type Client = EchoClient<ClientStatsService<Channel, Recorder>>;
+pub type Client = EchoClient<StatsChannel<Recorder>>;
 
 /// A server and the recorders of both sides.
 pub struct Harness {
@@ -132,7 +132,7 @@ impl Harness {
     }
 
     /// A new channel on a new connection, with the client stats layer.
-    pub async fn channel(&self) -> ClientStatsService<Channel, Recorder> {
+    pub async fn channel(&self) -> StatsChannel<Recorder> {
         let stats = ClientStatsLayer::from_arc(Arc::clone(&self.client));
         stats.connect(self.endpoint()).await.unwrap()
     }

@@ -13,14 +13,13 @@ use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use otel_stats::{
-    ClientStatsLayer, ClientStatsService, OtelHandler, OtelHandlerBuilder, ServerStatsLayer,
-    StatsHandler,
+    ClientStatsLayer, OtelHandler, OtelHandlerBuilder, ServerStatsLayer, StatsChannel, StatsHandler,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
+use tonic::transport::{Endpoint, Server, server::TcpIncoming};
 use tonic::{Code, Request, Status};
 
 use super::echo::echo_client::EchoClient;
@@ -144,7 +143,7 @@ pub fn parent_of(span: &SpanData) -> SpanId {
     span.parent_span_id
 }
 
-pub type OtelClient<H> = EchoClient<ClientStatsService<Channel, H>>;
+pub type OtelClient<H> = EchoClient<StatsChannel<H>>;
 
 /// An echo server with a stats layer and connection wrapper reporting to any handler.
 pub struct TestServer {

@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
+use otel_stats::RpcRequestExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -18,8 +19,7 @@ pub struct Echo;
 /// extension, in the current context, and the peer address tonic reports.
 fn whoami(request: &Request<EchoRequest>) -> String {
     let from_extensions = request
-        .extensions()
-        .get::<opentelemetry::Context>()
+        .rpc_context()
         .and_then(|cx| cx.get::<RpcTag>().map(|t| t.0));
     let current = opentelemetry::Context::current()
         .get::<RpcTag>()

@@ -1,4 +1,4 @@
-//! Which gRPC codes make a span an error, per side, and their names.
+//! The names of the gRPC status codes, and which codes are errors on each side.
 
 use tonic::Code;
 
