@@ -128,7 +128,7 @@ mod rpc;
 mod server;
 pub mod status;
 
-pub use client::{ClientStatsLayer, ClientStatsService};
+pub use client::{ClientStatsLayer, ClientStatsService, tcp_connector};
 pub use conn::{ConnInfo, StatsConnector, StatsIncoming, StatsIo};
 pub use event::{
     Begin, ConnBegin, ConnEnd, ConnStats, ConnTagInfo, End, Header, Payload, RpcStats, RpcTagInfo,

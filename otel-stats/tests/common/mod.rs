@@ -8,6 +8,7 @@ pub mod otlp;
 pub mod recorder;
 pub mod service;
 pub mod storm;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
