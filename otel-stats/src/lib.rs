@@ -69,6 +69,10 @@
 //!   the service runs with the RPC's context current; work the handler spawns onto other
 //!   tasks needs `request.extensions().get::<opentelemetry::Context>()` passed along.
 //! - `otlp`: `init_otlp`, an OTLP/gRPC exporter from the `OTEL_*` environment variables.
+//! - `tls`: for TLS the application terminates itself (tokio-rustls streams given to
+//!   [`ServerStatsLayer::incoming`]), reads the addresses inside tonic's `TlsConnectInfo`.
+//!   Not needed for tonic's own `Server::tls_config` nor for `https` endpoints; TLS itself
+//!   comes from tonic's `tls-ring` (or `tls-aws-lc`) feature, in the application.
 //!
 //! ```no_run
 //! use otel_stats::{OtelHandler, ServerStatsLayer};
