@@ -1,8 +1,10 @@
 //! The command-line options of the demo binaries.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use otel_stats::LogFormat;
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 /// What the server reports, to see and measure what each costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,23 @@ pub struct Options {
     pub interval: Duration,
     /// Client: make one call and exit 0 if the server answers (a health check).
     pub probe: bool,
+    /// Client: send this one message on `UnaryEcho`, print the reply, exit.
+    pub unary: Option<String>,
+    /// TLS files (PEM).
+    pub tls: TlsFiles,
+}
+
+/// The PEM files of `--tls-*`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsFiles {
+    /// This side's certificate: the server's, or the client's for mTLS.
+    pub cert: Option<PathBuf>,
+    /// The private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Server: require client certificates signed by this CA.
+    pub client_ca: Option<PathBuf>,
+    /// Client: trust servers whose certificate this CA signed.
+    pub ca: Option<PathBuf>,
 }
 
 impl Options {
@@ -41,8 +60,69 @@ impl Options {
             repeat: false,
             interval: Duration::from_secs(5),
             probe: false,
+            unary: None,
+            tls: TlsFiles::default(),
         }
     }
+
+    /// The server's TLS config: none without `--tls-cert`; client certificates required with
+    /// `--tls-client-ca`.
+    pub fn server_tls(&self) -> Result<Option<ServerTlsConfig>, String> {
+        if self.tls.ca.is_some() {
+            return Err("--tls-ca is for the client; the server takes --tls-client-ca".into());
+        }
+        let Some(identity) = self.identity()? else {
+            if self.tls.client_ca.is_some() {
+                return Err("--tls-client-ca needs --tls-cert and --tls-key".into());
+            }
+            return Ok(None);
+        };
+        let tls = ServerTlsConfig::new().identity(identity);
+        Ok(Some(match &self.tls.client_ca {
+            Some(ca) => tls.client_ca_root(Certificate::from_pem(read(ca)?)),
+            None => tls,
+        }))
+    }
+
+    /// The client's TLS config for `https` addresses: `--tls-ca` is required (the demo
+    /// trusts no system roots), `--tls-cert`/`--tls-key` present a client certificate.
+    pub fn client_tls(&self) -> Result<Option<ClientTlsConfig>, String> {
+        if self.tls.client_ca.is_some() {
+            return Err("--tls-client-ca is for the server; the client takes --tls-ca".into());
+        }
+        let https = self.addr.starts_with("https://");
+        let identity = self.identity()?;
+        let Some(ca) = &self.tls.ca else {
+            if https || identity.is_some() {
+                return Err("an https:// address needs --tls-ca FILE".into());
+            }
+            return Ok(None);
+        };
+        if !https {
+            return Err(format!(
+                "--tls-ca needs an https:// address, not {:?}",
+                self.addr
+            ));
+        }
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        Ok(Some(match identity {
+            Some(identity) => tls.identity(identity),
+            None => tls,
+        }))
+    }
+
+    /// `--tls-cert` with `--tls-key`, read; neither is fine, one alone is an error.
+    fn identity(&self) -> Result<Option<Identity>, String> {
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(cert), Some(key)) => Ok(Some(Identity::from_pem(read(cert)?, read(key)?))),
+            (None, None) => Ok(None),
+            _ => Err("--tls-cert and --tls-key go together".into()),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// The usage text.
@@ -56,6 +136,13 @@ options:
   --loop                      client: repeat the scenarios, a new connection per round
   --interval-ms N             client: pause between rounds (default 5000)
   --probe                     client: one call, exit 0 when the server answers
+  --unary TEXT                client: one UnaryEcho of TEXT, print the reply (the server
+                              answers `whoami` with the caller's address and certificates)
+  --tls-cert FILE --tls-key FILE
+                              server: serve TLS with this certificate and key (PEM)
+                              client: present this client certificate (mTLS)
+  --tls-client-ca FILE        server: require client certificates signed by this CA
+  --tls-ca FILE               client: trust this CA (needed for an https:// address)
   --help                      this text
 
 OTLP export is on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set; the
@@ -104,6 +191,11 @@ pub fn parse(
                 options.interval = Duration::from_millis(ms);
             }
             "--probe" => options.probe = true,
+            "--unary" => options.unary = Some(value("--unary")?),
+            "--tls-cert" => options.tls.cert = Some(value("--tls-cert")?.into()),
+            "--tls-key" => options.tls.key = Some(value("--tls-key")?.into()),
+            "--tls-client-ca" => options.tls.client_ca = Some(value("--tls-client-ca")?.into()),
+            "--tls-ca" => options.tls.ca = Some(value("--tls-ca")?.into()),
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
         }
@@ -142,6 +234,16 @@ mod tests {
                 "--interval-ms",
                 "250",
                 "--probe",
+                "--unary",
+                "whoami",
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+                "--tls-client-ca",
+                "cca.pem",
+                "--tls-ca",
+                "ca.pem",
             ]),
             "x",
         )
@@ -151,6 +253,16 @@ mod tests {
         assert_eq!(o.instrumentation, Instrumentation::Log);
         assert!(o.repeat && o.probe);
         assert_eq!(o.interval, Duration::from_millis(250));
+        assert_eq!(o.unary.as_deref(), Some("whoami"));
+        assert_eq!(
+            o.tls,
+            TlsFiles {
+                cert: Some("c.pem".into()),
+                key: Some("k.pem".into()),
+                client_ca: Some("cca.pem".into()),
+                ca: Some("ca.pem".into()),
+            }
+        );
     }
 
     #[test]
@@ -171,5 +283,38 @@ mod tests {
                 .contains("unknown option")
         );
         assert!(parse(args(&["--interval-ms", "soon"]), "x").is_err());
+    }
+
+    #[test]
+    fn tls_options_that_do_not_go_together_are_refused_before_any_file_is_read() {
+        let error = |list: &[&str], side: fn(&Options) -> Result<bool, String>| {
+            side(&parse(args(list), "x").unwrap()).unwrap_err()
+        };
+        let server = |o: &Options| o.server_tls().map(|t| t.is_some());
+        let client = |o: &Options| o.client_tls().map(|t| t.is_some());
+        assert!(error(&["--tls-cert", "c.pem"], server).contains("go together"));
+        assert!(error(&["--tls-client-ca", "ca.pem"], server).contains("needs --tls-cert"));
+        assert!(error(&["--tls-ca", "ca.pem"], server).contains("for the client"));
+        assert!(error(&["--addr", "https://h:1"], client).contains("needs --tls-ca"));
+        assert!(
+            error(&["--addr", "http://h:1", "--tls-ca", "ca.pem"], client)
+                .contains("needs an https://")
+        );
+        assert!(error(&["--tls-client-ca", "ca.pem"], client).contains("for the server"));
+        assert_eq!(server(&parse(args(&[]), "x").unwrap()), Ok(false));
+        assert_eq!(
+            client(&parse(args(&["--addr", "http://h:1"]), "x").unwrap()),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn a_missing_tls_file_is_named() {
+        let o = parse(
+            args(&["--tls-cert", "/nonexistent/c.pem", "--tls-key", "k.pem"]),
+            "x",
+        )
+        .unwrap();
+        assert!(o.server_tls().unwrap_err().contains("/nonexistent/c.pem"));
     }
 }

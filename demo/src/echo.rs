@@ -1,6 +1,8 @@
 //! The echo service, wire-compatible with grpc-go's `examples/features/proto/echo`.
 //!
 //! - a message starting with `error` fails with `INVALID_ARGUMENT`;
+//! - `whoami` (unary) answers what tonic tells the service of the caller:
+//!   `<remote address> certs=<number of client certificates>`;
 //! - `sleep:<ms>` delays each reply that long;
 //! - server streaming sends 3 replies, `<msg> #1` to `<msg> #3`;
 //! - client streaming joins the messages with `,`;
@@ -64,6 +66,15 @@ fn behaviour(message: &str) -> Result<Option<Duration>, Status> {
     }
 }
 
+/// The caller as tonic reports it: `<remote address> certs=<number of client certificates>`.
+fn whoami<T>(request: &Request<T>) -> String {
+    let remote = request
+        .remote_addr()
+        .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
+    let certs = request.peer_certs().map_or(0, |certs| certs.len());
+    format!("{remote} certs={certs}")
+}
+
 async fn pause(delay: Option<Duration>) {
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -76,6 +87,9 @@ impl echo_server::Echo for Echo {
         &self,
         request: Request<EchoRequest>,
     ) -> Result<Response<EchoResponse>, Status> {
+        if request.get_ref().message == "whoami" {
+            return Ok(Response::new(reply(whoami(&request))));
+        }
         // The RPC span the stats layer made: the application adds what only it knows.
         let delay = behaviour(&request.get_ref().message)?;
         if let Some(delay) = delay {
@@ -153,5 +167,10 @@ mod tests {
         );
         assert!(behaviour("sleep:x").is_err());
         assert_eq!(behaviour("hello").unwrap(), None);
+    }
+
+    #[test]
+    fn whoami_without_a_connection_says_so() {
+        assert_eq!(whoami(&Request::new(())), "unknown certs=0");
     }
 }

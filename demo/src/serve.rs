@@ -4,8 +4,8 @@ use std::future::Future;
 
 use otel_stats::{BoxHandler, ServerStatsLayer};
 use tokio::net::TcpListener;
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::echo::Echo;
 
@@ -19,19 +19,35 @@ pub async fn serve(
     handler: Option<BoxHandler>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
+    serve_tls(listener, handler, None, shutdown).await
+}
+
+/// Like [`serve`], over TLS with `tls`: tonic's `Server::tls_config` on top of the
+/// connection wrapper, so the service sees the caller's address and certificates as tonic
+/// gives them.
+pub async fn serve_tls(
+    listener: TcpListener,
+    handler: Option<BoxHandler>,
+    tls: Option<ServerTlsConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut builder = match tls {
+        Some(tls) => Server::builder().tls_config(tls)?,
+        None => Server::builder(),
+    };
     match handler {
         Some(handler) => {
             let stats = ServerStatsLayer::new(handler);
             let incoming = stats.incoming(incoming);
-            Server::builder()
+            builder
                 .layer(stats)
                 .add_service(Echo::server())
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await
         }
         None => {
-            Server::builder()
+            builder
                 .add_service(Echo::server())
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await

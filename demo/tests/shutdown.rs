@@ -2,20 +2,19 @@
 //! spans and flushes them: every span of every completed RPC reaches the collector, counted
 //! exactly.
 
+mod common;
+
 #[path = "../../otel-stats/tests/common/otlp.rs"]
 #[allow(dead_code)]
 mod otlp;
 
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::PATIENCE;
 use demo::proto::EchoRequest;
 use demo::proto::echo_client::EchoClient;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::task::JoinSet;
-
-const PATIENCE: Duration = Duration::from_secs(30);
 
 fn request(message: &str) -> EchoRequest {
     EchoRequest {
@@ -26,35 +25,18 @@ fn request(message: &str) -> EchoRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_rpcs_and_flushes_every_span() {
     let collector = otlp::Receiver::start().await;
-    let mut server = Command::new(env!("CARGO_BIN_EXE_server"))
-        .args(["--addr", "127.0.0.1:0"])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())
-        // Keep every span queued until shutdown: only the flush can deliver them.
-        .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(PATIENCE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("echo server on ") {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("the server exited before it listened");
-    })
-    .await
-    .unwrap();
-    // Keep reading stderr so that the server never blocks on it.
-    let log = tokio::spawn(async move {
-        let mut all = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            all.push(line);
-        }
-        all
-    });
+    let common::DemoServer {
+        child: mut server,
+        addr,
+        log,
+    } = common::start_server(
+        Command::new(env!("CARGO_BIN_EXE_server"))
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())
+            // Keep every span queued until shutdown: only the flush can deliver them.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+    )
+    .await;
 
     let mut client = EchoClient::connect(format!("http://{addr}")).await.unwrap();
     for i in 0..20 {

@@ -69,6 +69,10 @@
 //!   the service runs with the RPC's context current; work the handler spawns onto other
 //!   tasks needs [`request.rpc_context()`](RpcRequestExt::rpc_context) passed along.
 //! - `otlp`: `init_otlp`, an OTLP/gRPC exporter from the `OTEL_*` environment variables.
+//! - `tls`: for TLS the application terminates itself (tokio-rustls streams given to
+//!   [`ServerStatsLayer::incoming`]), reads the addresses inside tonic's `TlsConnectInfo`.
+//!   Not needed for tonic's own `Server::tls_config` nor for `https` endpoints; TLS itself
+//!   comes from tonic's `tls-ring` (or `tls-aws-lc`) feature, in the application.
 //!
 //! ```no_run
 //! use otel_stats::{OtelHandler, ServerStatsLayer};
@@ -162,7 +166,7 @@ mod semconv;
 mod server;
 mod stacks;
 
-pub use client::{ClientStatsLayer, ClientStatsService};
+pub use client::{ClientStatsLayer, ClientStatsService, tcp_connector};
 pub use event::{ConnStats, ConnTagInfo, RpcStats, RpcTagInfo, Side};
 pub use handler::{BoxHandler, NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};

@@ -3,6 +3,9 @@
 //!
 //! ```sh
 //! cargo run -p demo --bin client -- --addr http://127.0.0.1:50051 --stats-log json
+//! # TLS (and mTLS with a client certificate); `whoami` asks who the server thinks we are:
+//! cargo run -p demo --bin client -- --addr https://localhost:50051 --tls-ca ca.pem \
+//!     --tls-cert client.pem --tls-key client.key --unary whoami
 //! ```
 
 use std::process::ExitCode;
@@ -14,26 +17,54 @@ use demo::{cli, telemetry};
 use opentelemetry::context::FutureExt;
 use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, global};
-use otel_stats::ClientStatsLayer;
-use tonic::transport::Endpoint;
+use otel_stats::{ClientStatsLayer, ClientStatsService};
+use tonic::transport::{Channel, Endpoint};
 
-fn endpoint(addr: &str) -> Result<Endpoint, String> {
+fn endpoint(options: &cli::Options) -> Result<Endpoint, String> {
+    let addr = &options.addr;
     let uri = if addr.contains("://") {
         addr.to_owned()
     } else {
         format!("http://{addr}")
     };
-    Endpoint::from_shared(uri.clone()).map_err(|e| format!("bad --addr {uri:?}: {e}"))
+    let endpoint =
+        Endpoint::from_shared(uri.clone()).map_err(|e| format!("bad --addr {uri:?}: {e}"))?;
+    match options.client_tls()? {
+        Some(tls) => endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("bad TLS settings: {e}")),
+        None => Ok(endpoint),
+    }
 }
 
-async fn round(
-    stats: &ClientStatsLayer<Vec<Box<dyn otel_stats::StatsHandler>>>,
+type Stats = ClientStatsLayer<Vec<Box<dyn otel_stats::StatsHandler>>>;
+
+/// A new connection to `endpoint`, through the stats layer.
+async fn connect(
+    stats: &Stats,
     endpoint: &Endpoint,
-) -> Result<(), String> {
-    let channel = stats
+) -> Result<ClientStatsService<Channel, Vec<Box<dyn otel_stats::StatsHandler>>>, String> {
+    stats
         .connect(endpoint.clone())
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", endpoint.uri()))?;
+        .map_err(|e| format!("cannot connect to {}: {e}", endpoint.uri()))
+}
+
+/// `--unary TEXT`: one `UnaryEcho` through the stats layer; the reply on stdout.
+async fn unary(stats: &Stats, endpoint: &Endpoint, message: &str) -> Result<(), String> {
+    let channel = connect(stats, endpoint).await?;
+    let reply = EchoClient::new(channel)
+        .unary_echo(EchoRequest {
+            message: message.to_owned(),
+        })
+        .await
+        .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?;
+    println!("{}", reply.into_inner().message);
+    Ok(())
+}
+
+async fn round(stats: &Stats, endpoint: &Endpoint) -> Result<(), String> {
+    let channel = connect(stats, endpoint).await?;
     let mut client = EchoClient::new(channel);
     let tracer = global::tracer("otel-stats-demo");
     for scenario in Scenario::ALL {
@@ -59,13 +90,31 @@ async fn round(
     Ok(())
 }
 
+/// The scenarios, once or (`--loop`) until Ctrl-C or SIGTERM.
+async fn rounds(stats: &Stats, endpoint: &Endpoint, options: &cli::Options) -> ExitCode {
+    let mut status = ExitCode::SUCCESS;
+    loop {
+        if let Err(message) = round(stats, endpoint).await {
+            eprintln!("{message}");
+            status = ExitCode::FAILURE;
+        }
+        if !options.repeat {
+            return status;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(options.interval) => {}
+            () = demo::serve::shutdown_signal() => return status,
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = match cli::from_args("http://127.0.0.1:50051") {
         Ok(options) => options,
         Err(exit) => return exit,
     };
-    let endpoint = match endpoint(&options.addr) {
+    let endpoint = match endpoint(&options) {
         Ok(endpoint) => endpoint,
         Err(message) => {
             eprintln!("{message}");
@@ -98,20 +147,16 @@ async fn main() -> ExitCode {
         }
     };
     let stats = ClientStatsLayer::new(telemetry::handlers(true, None, options.stats_log));
-    let mut status = ExitCode::SUCCESS;
-    loop {
-        if let Err(message) = round(&stats, &endpoint).await {
-            eprintln!("{message}");
-            status = ExitCode::FAILURE;
-        }
-        if !options.repeat {
-            break;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(options.interval) => {}
-            () = demo::serve::shutdown_signal() => break,
-        }
-    }
+    let status = match &options.unary {
+        Some(message) => match unary(&stats, &endpoint, message).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        },
+        None => rounds(&stats, &endpoint, &options).await,
+    };
     if let Some(export) = export {
         let _ = tokio::task::spawn_blocking(move || export.shutdown()).await;
     }

@@ -3,6 +3,10 @@
 //! ```sh
 //! cargo run -p demo --bin server -- --addr 127.0.0.1:50051 --stats-log text
 //! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 cargo run -p demo --bin server
+//! # TLS, and mTLS (client certificates signed by client-ca.pem required):
+//! cargo run -p demo --bin server -- --tls-cert server.pem --tls-key server.key
+//! cargo run -p demo --bin server -- --tls-cert server.pem --tls-key server.key \
+//!     --tls-client-ca client-ca.pem
 //! ```
 //!
 //! Ctrl-C or SIGTERM: stop accepting, let in-flight RPCs finish, flush the spans, exit.
@@ -20,6 +24,13 @@ async fn main() -> ExitCode {
     let options = match cli::from_args("127.0.0.1:50051") {
         Ok(options) => options,
         Err(exit) => return exit,
+    };
+    let tls = match options.server_tls() {
+        Ok(tls) => tls,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
     };
     let export = match telemetry::otlp_from_env("echo-server") {
         Ok(export) => export,
@@ -44,8 +55,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let security = match (&tls, &options.tls.client_ca) {
+        (None, _) => "plaintext",
+        (Some(_), None) => "TLS",
+        (Some(_), Some(_)) => "mTLS",
+    };
     eprintln!(
-        "echo server on {} (instrumentation {:?}, OTLP export {})",
+        "echo server on {} ({security}, instrumentation {:?}, OTLP export {})",
         listener
             .local_addr()
             .map_or(options.addr.clone(), |a| a.to_string()),
@@ -56,7 +72,8 @@ async fn main() -> ExitCode {
             "off: set OTEL_EXPORTER_OTLP_ENDPOINT"
         },
     );
-    let served = demo::serve::serve(listener, handler, demo::serve::shutdown_signal()).await;
+    let shutdown = demo::serve::shutdown_signal();
+    let served = demo::serve::serve_tls(listener, handler, tls, shutdown).await;
     eprintln!("echo server stopped; flushing spans");
     if let Some(export) = export {
         // Shutting down waits for the last export; keep it off the runtime's threads.

@@ -1,10 +1,15 @@
 use std::sync::Arc;
 
-use hyper_util::client::legacy::connect::HttpConnector;
+use http::Uri;
+use hyper_util::client::legacy::connect::Connection;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::transport::{Channel, Endpoint};
 use tower_layer::Layer;
+use tower_service::Service;
 
 use super::service::ClientStatsService;
+use super::tcp::tcp_connector;
 use crate::conn::StatsConnector;
 use crate::handler::StatsHandler;
 
@@ -65,32 +70,81 @@ impl<H: StatsHandler> ClientStatsLayer<H> {
 
     /// Connects to `endpoint` with connection events, and wraps the channel in this layer.
     ///
-    /// Uses hyper-util's `HttpConnector` set up as tonic sets it up by default (`TCP_NODELAY`);
-    /// for other socket options build the connector yourself and use
-    /// [`connector`](Self::connector).
+    /// The connection is made as tonic's own `Endpoint::connect` makes it: the endpoint's TCP
+    /// settings (see [`tcp_connector`], which also says what to do for `local_address`), its
+    /// `connect_timeout`, and its `tls_config` for `https` URIs (with one of tonic's TLS
+    /// features). The connection events see the TCP connection: their byte counts include TLS
+    /// records.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use otel_stats::{ClientStatsLayer, LogHandler};
+    /// use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    /// # async fn run(ca_pem: String) -> Result<(), Box<dyn std::error::Error>> {
+    ///
+    /// let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem));
+    /// let endpoint = Endpoint::from_static("https://localhost:50051")
+    ///     .tls_config(tls)?
+    ///     .tcp_keepalive(Some(std::time::Duration::from_secs(60)));
+    /// let stats = ClientStatsLayer::new(LogHandler::text(std::io::stderr()));
+    /// let channel = stats.connect(endpoint).await?;
+    /// # let _ = channel;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(
         &self,
         endpoint: Endpoint,
     ) -> Result<ClientStatsService<Channel, H>, tonic::transport::Error> {
-        let authority = endpoint.uri().authority().cloned();
-        let channel = endpoint
-            .connect_with_connector(self.default_connector())
-            .await?;
-        Ok(self.layer(channel).with_authority(authority))
+        let tcp = tcp_connector(&endpoint);
+        self.connect_with(endpoint, tcp).await
     }
 
     /// Like [`connect`](Self::connect), connecting on first use.
     pub fn connect_lazy(&self, endpoint: Endpoint) -> ClientStatsService<Channel, H> {
-        let authority = endpoint.uri().authority().cloned();
-        self.layer(endpoint.connect_with_connector_lazy(self.default_connector()))
-            .with_authority(authority)
+        let tcp = tcp_connector(&endpoint);
+        self.connect_lazy_with(endpoint, tcp)
     }
 
-    fn default_connector(&self) -> StatsConnector<HttpConnector, H> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        self.connector(http)
+    /// Like [`connect`](Self::connect), with a connector of your own that gives tokio IO in
+    /// hyper's `TokioIo` (as [`tcp_connector`] does); the endpoint's `connect_timeout` and
+    /// `tls_config` still apply on top of it.
+    pub async fn connect_with<C, IO>(
+        &self,
+        endpoint: Endpoint,
+        connector: C,
+    ) -> Result<ClientStatsService<Channel, H>, tonic::transport::Error>
+    where
+        C: Service<Uri, Response = TokioIo<IO>> + Send + 'static,
+        C::Future: Send + 'static,
+        tonic::codegen::StdError: From<C::Error> + Send,
+        IO: AsyncRead + AsyncWrite + Connection + Unpin + Send + 'static,
+    {
+        let channel = endpoint
+            .connect_with_connector(self.connector(connector))
+            .await?;
+        Ok(self.wrap(&endpoint, channel))
+    }
+
+    /// Like [`connect_with`](Self::connect_with), connecting on first use.
+    pub fn connect_lazy_with<C, IO>(
+        &self,
+        endpoint: Endpoint,
+        connector: C,
+    ) -> ClientStatsService<Channel, H>
+    where
+        C: Service<Uri, Response = TokioIo<IO>> + Send + 'static,
+        C::Future: Send + 'static,
+        tonic::codegen::StdError: From<C::Error> + Send,
+        IO: AsyncRead + AsyncWrite + Connection + Unpin + Send + 'static,
+    {
+        let channel = endpoint.connect_with_connector_lazy(self.connector(connector));
+        self.wrap(&endpoint, channel)
+    }
+
+    fn wrap(&self, endpoint: &Endpoint, channel: Channel) -> ClientStatsService<Channel, H> {
+        self.layer(channel)
+            .with_authority(endpoint.uri().authority().cloned())
     }
 }
 

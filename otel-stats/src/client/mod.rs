@@ -2,6 +2,8 @@
 
 mod layer;
 mod service;
+mod tcp;
 
 pub use layer::ClientStatsLayer;
 pub use service::ClientStatsService;
+pub use tcp::tcp_connector;

@@ -2,15 +2,12 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::Extensions;
 use opentelemetry::Context;
 
-/// The `Connected` info of a [`StatsIo`](super::StatsIo): the connection's context and
-/// addresses, in every request's extensions.
+/// A connection's context and addresses, as [`StatsIo::info`](super::StatsIo::info) gives them.
 ///
-/// The server layer takes the connection's context from here as the parent of each RPC's
-/// context, and puts the wrapped IO's own connect info (tonic's `TcpConnectInfo`) back into the
-/// extensions, so `Request::remote_addr()` and `local_addr()` still work.
+/// On the server, the layer finds the connection of each RPC by the addresses tonic puts in
+/// the request (see [`StatsIo`](super::StatsIo)) and makes its context the parent of the RPC's.
 #[derive(Clone)]
 pub struct ConnInfo {
     shared: Arc<Shared>,
@@ -20,24 +17,19 @@ struct Shared {
     cx: Context,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
-    restore: Box<dyn Fn(&mut Extensions) + Send + Sync>,
 }
 
 impl ConnInfo {
-    pub(super) fn new<I: Clone + Send + Sync + 'static>(
+    pub(super) fn new(
         cx: Context,
         remote_addr: Option<SocketAddr>,
         local_addr: Option<SocketAddr>,
-        inner: I,
     ) -> Self {
         ConnInfo {
             shared: Arc::new(Shared {
                 cx,
                 remote_addr,
                 local_addr,
-                restore: Box::new(move |ext| {
-                    ext.insert(inner.clone());
-                }),
             }),
         }
     }
@@ -57,9 +49,9 @@ impl ConnInfo {
         self.shared.local_addr
     }
 
-    /// Inserts the wrapped IO's own connect info into `extensions`.
-    pub(crate) fn restore_inner(&self, extensions: &mut Extensions) {
-        (self.shared.restore)(extensions);
+    /// Whether `other` is the info of the same connection (not merely equal addresses).
+    pub(super) fn same(&self, other: &ConnInfo) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 }
 

@@ -1,4 +1,3 @@
-use std::any::Any;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -7,20 +6,32 @@ use std::task::{Context, Poll, ready};
 
 use hyper_util::client::legacy::connect::{Connected as ClientConnected, Connection};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
 
+use super::addrs;
 use super::guard::ConnGuard;
 use super::info::ConnInfo;
+use super::registry::Registration;
 use crate::event::Side;
 use crate::handler::StatsHandler;
 
 /// An IO (a TCP stream, a TLS stream, ...) wrapped so that its connection is reported:
 /// `tag_conn` and `ConnBegin` when it is made, `ConnEnd` (with the bytes read and written) when
 /// the transport drops it. Reads and writes pass through untouched.
+///
+/// Its `Connected` info is the wrapped IO's own, so tonic composes it exactly as it would
+/// without the wrapper: a service behind `Server::tls_config` still finds `TcpConnectInfo`
+/// and `TlsConnectInfo<TcpConnectInfo>` in its requests, and `Request::remote_addr()`,
+/// `local_addr()` and `peer_certs()` answer as they do without otel-stats. The server layer
+/// finds the connection of an RPC by those TCP addresses (with the `tls` feature also inside
+/// the `TlsConnectInfo` of a TLS stream the application accepted and wrapped itself). An IO
+/// without TCP addresses (a Unix socket, an in-memory pipe) still reports its connection
+/// events, but its RPCs' contexts do not derive from the connection's.
 pub struct StatsIo<IO, H: StatsHandler> {
     inner: IO,
     guard: ConnGuard<H>,
     info: ConnInfo,
+    _open: Option<Registration>,
 }
 
 impl<IO, H: StatsHandler> StatsIo<IO, H> {
@@ -29,11 +40,16 @@ impl<IO, H: StatsHandler> StatsIo<IO, H> {
     where
         IO: Connected,
     {
-        let inner_info = inner.connect_info();
-        let (remote_addr, local_addr) = tcp_addrs(&inner_info);
+        let (remote_addr, local_addr) = addrs::of_connect_info(&inner.connect_info());
         let guard = ConnGuard::begin(handler, Side::Server, remote_addr, local_addr);
-        let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr, inner_info);
-        StatsIo { inner, guard, info }
+        let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr);
+        let open = Some(Registration::open(&info));
+        StatsIo {
+            inner,
+            guard,
+            info,
+            _open: open,
+        }
     }
 
     /// Wraps an IO a client connected.
@@ -44,8 +60,14 @@ impl<IO, H: StatsHandler> StatsIo<IO, H> {
         let extras = client_addrs(&inner.connected());
         let (remote_addr, local_addr) = extras;
         let guard = ConnGuard::begin(handler, Side::Client, remote_addr, local_addr);
-        let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr, ());
-        StatsIo { inner, guard, info }
+        let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr);
+        // A client's RPCs do not derive from its connections: nothing looks this one up.
+        StatsIo {
+            inner,
+            guard,
+            info,
+            _open: None,
+        }
     }
 
     /// The connection's info: its context and addresses.
@@ -56,14 +78,6 @@ impl<IO, H: StatsHandler> StatsIo<IO, H> {
     /// The wrapped IO.
     pub fn get_ref(&self) -> &IO {
         &self.inner
-    }
-}
-
-/// The addresses in a server IO's connect info, when it is TCP's.
-fn tcp_addrs<I: Any>(info: &I) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    match (info as &dyn Any).downcast_ref::<TcpConnectInfo>() {
-        Some(tcp) => (tcp.remote_addr(), tcp.local_addr()),
-        None => (None, None),
     }
 }
 
@@ -86,10 +100,10 @@ impl<IO, H: StatsHandler> std::fmt::Debug for StatsIo<IO, H> {
 }
 
 impl<IO: Connected, H: StatsHandler> Connected for StatsIo<IO, H> {
-    type ConnectInfo = ConnInfo;
+    type ConnectInfo = IO::ConnectInfo;
 
-    fn connect_info(&self) -> ConnInfo {
-        self.info.clone()
+    fn connect_info(&self) -> IO::ConnectInfo {
+        self.inner.connect_info()
     }
 }
 

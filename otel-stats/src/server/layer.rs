@@ -63,6 +63,35 @@ impl<H: StatsHandler> ServerStatsLayer<H> {
 
     /// Wraps a stream of accepted connections so that each is reported to the same handler
     /// (`tag_conn`, `ConnBegin`, `ConnEnd`) and its context reaches the RPCs on it.
+    ///
+    /// It composes with `Server::tls_config` (tonic's TLS then runs on top of the wrapper) and
+    /// changes nothing the service sees: `Request::remote_addr()`, `local_addr()`,
+    /// `peer_certs()` and tonic's connect info types are in the extensions as without it.
+    ///
+    /// # Examples
+    ///
+    /// mTLS: the service can still authorise callers by `request.peer_certs()`.
+    ///
+    /// ```no_run
+    /// use otel_stats::{OtelHandler, ServerStatsLayer};
+    /// use tonic::transport::server::TcpIncoming;
+    /// use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+    /// # async fn run(routes: tonic::service::Routes, cert: String, key: String, client_ca: String)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    ///
+    /// let tls = ServerTlsConfig::new()
+    ///     .identity(Identity::from_pem(cert, key))
+    ///     .client_ca_root(Certificate::from_pem(client_ca));
+    /// let stats = ServerStatsLayer::new(OtelHandler::new());
+    /// let incoming = stats.incoming(TcpIncoming::bind("0.0.0.0:50051".parse()?)?);
+    /// Server::builder()
+    ///     .tls_config(tls)?
+    ///     .layer(stats)
+    ///     .add_routes(routes)
+    ///     .serve_with_incoming(incoming)
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     pub fn incoming<I>(&self, incoming: I) -> StatsIncoming<I, H> {
         StatsIncoming::new(incoming, Arc::clone(&self.handler))
     }

@@ -3,10 +3,9 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use http_body::Body;
-use tonic::transport::server::TcpConnectInfo;
 use tower_service::Service;
 
-use crate::conn::ConnInfo;
+use crate::conn;
 use crate::event::{RpcTagInfo, Side};
 use crate::handler::{self, StatsHandler};
 use crate::request;
@@ -56,26 +55,13 @@ where
             let req = Request::from_parts(parts, StatsBody::passthrough(body));
             return ResponseFuture::passthrough(self.inner.call(req));
         }
-        let extensions = &mut parts.extensions;
-        let conn = extensions.get::<ConnInfo>().cloned();
-        let (remote_addr, local_addr, parent) = match &conn {
-            Some(conn) => {
-                conn.restore_inner(extensions);
-                (
-                    conn.remote_addr(),
-                    conn.local_addr(),
-                    conn.context().clone(),
-                )
-            }
-            None => {
-                let tcp = extensions.get::<TcpConnectInfo>();
-                (
-                    tcp.and_then(TcpConnectInfo::remote_addr),
-                    tcp.and_then(TcpConnectInfo::local_addr),
-                    opentelemetry::Context::current(),
-                )
-            }
-        };
+        // The extensions stay as tonic made them (the service reads its own connect info
+        // there); the connection is found by the addresses in them.
+        let (remote_addr, local_addr) = conn::addrs_of_request(&parts.extensions);
+        let parent = remote_addr
+            .zip(local_addr)
+            .and_then(|(remote, local)| conn::context_of(remote, local))
+            .unwrap_or_else(opentelemetry::Context::current);
         let info = rpc::RpcInfo {
             side: Side::Server,
             path: rpc::path_of(&parts.uri),

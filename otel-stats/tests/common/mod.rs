@@ -8,6 +8,8 @@ pub mod otlp;
 pub mod recorder;
 pub mod service;
 pub mod storm;
+pub mod tls;
+pub mod tls_echo;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -38,6 +38,7 @@ pub struct Event {
     pub trailers_only: Option<bool>,
     pub frame_error: Option<String>,
     pub remote_addr: Option<std::net::SocketAddr>,
+    pub local_addr: Option<std::net::SocketAddr>,
 }
 
 pub struct Recorder {
@@ -235,6 +236,7 @@ impl StatsHandler for Recorder {
             side: Some(info.side),
             conn: Some(id),
             remote_addr: info.remote_addr,
+            local_addr: info.local_addr,
             ..Event::default()
         });
         cx
