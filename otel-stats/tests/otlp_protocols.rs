@@ -7,18 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::export::{SPANS, two_rpcs_through};
+use common::export::{SPANS, protocol, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
 use http::{HeaderName, HeaderValue};
 use otel_stats::export::{Compression, OtlpConfig, Protocol};
 use otel_stats::metrics::names;
-
-fn protocol(wire: Wire) -> Protocol {
-    match wire {
-        Wire::Grpc => Protocol::Grpc,
-        Wire::Http => Protocol::HttpProtobuf,
-    }
-}
 
 fn config(wire: Wire, receiver: &Receiver) -> OtlpConfig {
     OtlpConfig::new(protocol(wire), &receiver.endpoint()).unwrap()

@@ -7,18 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::export::{SPANS, two_rpcs_through};
+use common::export::{SPANS, protocol, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
 use common::pki::Pki;
 
 use otel_stats::export::{Compression, OtlpConfig, OtlpError, Protocol, TlsSettings};
-
-fn protocol(wire: Wire) -> Protocol {
-    match wire {
-        Wire::Grpc => Protocol::Grpc,
-        Wire::Http => Protocol::HttpProtobuf,
-    }
-}
 
 fn config(wire: Wire, receiver: &Receiver, tls: TlsSettings) -> OtlpConfig {
     let endpoint = receiver.endpoint();

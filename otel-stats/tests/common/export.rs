@@ -4,14 +4,23 @@
 
 use std::time::Duration;
 
-use otel_stats::export::OtlpConfig;
+use otel_stats::export::{OtlpConfig, Protocol};
 use otel_stats::{ExportStats, MetricsHandler, OtelGuard, OtelHandler, init_otlp_with};
 
 use super::otel::TestServer;
+use super::otlp::Wire;
 use super::{PATIENCE, req};
 
 /// The spans [`two_rpcs_through`] makes: two RPCs on each side and two connections.
 pub const SPANS: u64 = 6;
+
+/// The exporter protocol that speaks `wire`.
+pub fn protocol(wire: Wire) -> Protocol {
+    match wire {
+        Wire::Grpc => Protocol::Grpc,
+        Wire::Http => Protocol::HttpProtobuf,
+    }
+}
 
 fn tracing(telemetry: &OtelGuard) -> OtelHandler {
     OtelHandler::builder()
