@@ -68,7 +68,13 @@
 //!   server, `#[instrument]` spans in a handler are children of the RPC span either way, as
 //!   the service runs with the RPC's context current; work the handler spawns onto other
 //!   tasks needs [`request.rpc_context()`](RpcRequestExt::rpc_context) passed along.
-//! - `otlp`: `init_otlp`, an OTLP/gRPC exporter from the `OTEL_*` environment variables.
+//! - `otlp`: `init_otlp` and `export::OtlpConfig`: spans and metrics exported as the
+//!   `OTEL_*` variables say, with everything a production collector needs and nothing more
+//!   to enable: OTLP/gRPC and OTLP/HTTP (protobuf), gzip, `https` endpoints (rustls with
+//!   ring; the webpki and system roots, or a CA file; client certificates for mTLS),
+//!   headers, timeouts, `OTEL_SDK_DISABLED`, `none` exporters and `OTEL_PROPAGATORS`. A
+//!   variable it cannot honour is an error at start; lost spans are counted
+//!   (`ExportStats`) and reported as `tracing` warnings, never printed.
 //! - `tls`: for TLS the application terminates itself (tokio-rustls streams given to
 //!   [`ServerStatsLayer::incoming`]), reads the addresses inside tonic's `TlsConnectInfo`.
 //!   Not needed for tonic's own `Server::tls_config` nor for `https` endpoints; TLS itself
@@ -173,7 +179,7 @@ pub use log::{LogFormat, LogHandler};
 pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
-pub use otel::{ExportStats, OtelGuard, init_otlp};
+pub use otel::{ExportStats, OtelGuard, init_otlp, init_otlp_with};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
 pub use request::RpcRequestExt;
 pub use server::{ServerStatsLayer, ServerStatsService};

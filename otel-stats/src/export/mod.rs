@@ -2,8 +2,25 @@
 //! and honoured by every exporter [`init_otlp`](crate::init_otlp) can install.
 //!
 //! - `config.rs`: what to export, where and how (protocol, endpoint, headers, timeout,
-//!   compression, TLS), per signal, resolved the way the OpenTelemetry SDKs resolve it.
+//!   compression, TLS), per signal, and the setters to build it in code.
+//! - `env.rs`: [`OtlpConfig::from_env`], the variables resolved the way the OpenTelemetry
+//!   SDKs resolve them; anything not supported is a [`ConfigError`] at start.
+//! - `tls.rs`: rustls (ring) client configurations from [`TlsSettings`], for our connector
+//!   and for tonic.
+//! - `client.rs`: the HTTPS connector every exporter shares, and the HTTP client of the
+//!   standard OTLP/HTTP exporter.
+//! - `error.rs`: [`ConfigError`] and [`OtlpError`].
 
+mod client;
 mod config;
+mod env;
+mod error;
+mod tls;
 
-pub use config::{Compression, OtlpConfig, Protocol, SignalConfig, TlsSettings};
+#[allow(unused_imports)] // the direct span exporter connects through these too
+pub(crate) use client::{HttpsConnector, OtlpHttpClient, https_connector, runtime};
+pub use config::{
+    Compression, OtlpConfig, Propagator, Protocol, SignalConfig, SpanExporterKind, TlsSettings,
+};
+pub use error::{ConfigError, OtlpError};
+pub(crate) use tls::tonic_config;
