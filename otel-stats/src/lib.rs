@@ -119,6 +119,8 @@ mod client;
 mod conn;
 mod context;
 mod event;
+#[cfg(feature = "otlp")]
+pub mod export;
 pub mod frame;
 mod handler;
 mod log;
