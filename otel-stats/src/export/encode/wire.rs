@@ -112,12 +112,12 @@ pub(super) struct Open {
     hole: usize,
 }
 
-/// Starts the length-delimited field `key`, leaving `hole` bytes for its length: 1 for
-/// bodies under 128 bytes, 2 under 16 KiB, 3 under 2 MiB.
+/// Starts the length-delimited field `key`, leaving `hole` bytes (1 to 3) for its length:
+/// 1 for bodies under 128 bytes, 2 under 16 KiB, 3 under 2 MiB.
 #[inline]
 pub(super) fn open(out: &mut Vec<u8>, key: u8, hole: usize) -> Open {
     out.push(key);
-    out.resize(out.len() + hole, 0);
+    out.extend_from_slice(&[0; 3][..hole]);
     Open {
         body: out.len(),
         hole,
@@ -129,6 +129,16 @@ pub(super) fn open(out: &mut Vec<u8>, key: u8, hole: usize) -> Open {
 #[inline]
 pub(super) fn close(out: &mut Vec<u8>, field: Open) {
     let len = out.len() - field.body;
+    if field.hole == 1 && len < 0x80 {
+        out[field.body - 1] = len as u8;
+    } else {
+        close_moving(out, field, len);
+    }
+}
+
+/// [`close`] for a hole of more than one byte or a body that outgrew it.
+#[inline(never)]
+fn close_moving(out: &mut Vec<u8>, field: Open, len: usize) {
     let need = varint_len(len as u64);
     let start = field.body - field.hole;
     if need != field.hole {
