@@ -4,7 +4,7 @@
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 
 use super::wire::{close, len_key, open, put_bytes, put_bytes_nonempty, put_varint, varint_len};
-use super::wire::{put_varint_nonzero, varint_key};
+use super::wire::{put_fixed64, put_varint_nonzero, varint_key};
 
 /// `AnyValue` fields: one of them is always written, even when it holds its default
 /// (`""`, `false`, `0`), as prost writes a set `oneof`.
@@ -42,11 +42,25 @@ pub(super) fn put_attributes<'a>(
 fn put_key_value(out: &mut Vec<u8>, key: u8, name: &str, value: &Value) {
     let any_len = any_value_len(value);
     let kv_len = nonempty_len(name.len()) + field_len(any_len);
-    out.push(key);
-    put_varint(out, kv_len as u64);
-    put_bytes_nonempty(out, KV_KEY, name.as_bytes());
-    out.push(KV_VALUE);
-    put_varint(out, any_len as u64);
+    if kv_len < 0x80 && !name.is_empty() {
+        // The common case, every length one byte: the framing goes out in fixed-size
+        // copies rather than byte by byte.
+        out.extend_from_slice(&[key, kv_len as u8, KV_KEY, name.len() as u8]);
+        out.extend_from_slice(name.as_bytes());
+        if let Value::String(s) = value {
+            let s = s.as_str();
+            out.extend_from_slice(&[KV_VALUE, any_len as u8, ANY_STRING, s.len() as u8]);
+            out.extend_from_slice(s.as_bytes());
+            return;
+        }
+        out.extend_from_slice(&[KV_VALUE, any_len as u8]);
+    } else {
+        out.push(key);
+        put_varint(out, kv_len as u64);
+        put_bytes_nonempty(out, KV_KEY, name.as_bytes());
+        out.push(KV_VALUE);
+        put_varint(out, any_len as u64);
+    }
     put_any_value_body(out, value);
 }
 
@@ -119,8 +133,7 @@ fn put_int(out: &mut Vec<u8>, value: i64) {
 }
 
 fn put_double(out: &mut Vec<u8>, value: f64) {
-    out.push(ANY_DOUBLE);
-    out.extend_from_slice(&value.to_le_bytes());
+    put_fixed64(out, ANY_DOUBLE, value.to_bits());
 }
 
 /// Writes the body of an `ArrayValue`: each element as an `AnyValue` of its own.
