@@ -10,9 +10,12 @@
 //! - `client.rs`: the HTTPS connector every exporter shares, and the HTTP client of the
 //!   standard OTLP/HTTP exporter.
 //! - `error.rs`: [`ConfigError`] and [`OtlpError`].
+//! - `encode/`: [`encode_export_trace_request`], the protobuf bytes of an export request
+//!   written straight from the SDK's `SpanData`, without the generic conversion.
 
 mod client;
 mod config;
+mod encode;
 mod env;
 mod error;
 mod tls;
@@ -22,5 +25,6 @@ pub(crate) use client::{HttpsConnector, OtlpHttpClient, https_connector, runtime
 pub use config::{
     Compression, OtlpConfig, Propagator, Protocol, SignalConfig, SpanExporterKind, TlsSettings,
 };
+pub use encode::{encode_export_trace_request, encode_span};
 pub use error::{ConfigError, OtlpError};
 pub(crate) use tls::tonic_config;
