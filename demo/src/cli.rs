@@ -28,8 +28,11 @@ pub struct Options {
     pub repeat: bool,
     /// Client: the pause between rounds.
     pub interval: Duration,
-    /// Client: make one call and exit 0 if the server answers (a health check).
+    /// Client: ask the server's health service and exit 0 if it is serving (a health check).
     pub probe: bool,
+    /// Server: RPCs of callers without trace context are traces of their own, linked to
+    /// their connection (`OtelHandlerBuilder::rpc_roots`).
+    pub rpc_roots: bool,
 }
 
 impl Options {
@@ -41,6 +44,7 @@ impl Options {
             repeat: false,
             interval: Duration::from_secs(5),
             probe: false,
+            rpc_roots: false,
         }
     }
 }
@@ -55,7 +59,9 @@ options:
                               server: what to install (default otel)
   --loop                      client: repeat the scenarios, a new connection per round
   --interval-ms N             client: pause between rounds (default 5000)
-  --probe                     client: one call, exit 0 when the server answers
+  --probe                     client: exit 0 when the server's health service says serving
+  --rpc-roots                 server: a trace per RPC (linked to its connection) for callers
+                              that send no trace context, instead of one per connection
   --help                      this text
 
 OTLP export is on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set; the
@@ -104,6 +110,7 @@ pub fn parse(
                 options.interval = Duration::from_millis(ms);
             }
             "--probe" => options.probe = true,
+            "--rpc-roots" => options.rpc_roots = true,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
         }
@@ -142,6 +149,7 @@ mod tests {
                 "--interval-ms",
                 "250",
                 "--probe",
+                "--rpc-roots",
             ]),
             "x",
         )
@@ -149,7 +157,7 @@ mod tests {
         assert_eq!(o.addr, "0.0.0.0:1");
         assert_eq!(o.stats_log, Some(LogFormat::Json));
         assert_eq!(o.instrumentation, Instrumentation::Log);
-        assert!(o.repeat && o.probe);
+        assert!(o.repeat && o.probe && o.rpc_roots);
         assert_eq!(o.interval, Duration::from_millis(250));
     }
 
