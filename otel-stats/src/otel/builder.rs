@@ -237,8 +237,10 @@ impl OtelHandlerBuilder {
         self
     }
 
-    /// Whether to make a `grpc.connection` span per connection (on by default). Without them,
-    /// server RPC spans are roots unless a caller sent a trace context.
+    /// Whether to make a `grpc.connection` span per connection (on by default): per client
+    /// connection, and per server connection that carries an RPC (one that closes without
+    /// any, such as a TCP health check, makes none). Without them, server RPC spans are roots
+    /// unless a caller sent a trace context.
     ///
     /// ```
     /// let handler = otel_stats::OtelHandler::builder().connection_spans(false).build();
