@@ -30,12 +30,15 @@ pub struct Options {
     pub repeat: bool,
     /// Client: the pause between rounds.
     pub interval: Duration,
-    /// Client: make one call and exit 0 if the server answers (a health check).
+    /// Client: ask the server's health service and exit 0 if it is serving (a health check).
     pub probe: bool,
     /// Client: send this one message on `UnaryEcho`, print the reply, exit.
     pub unary: Option<String>,
     /// TLS files (PEM).
     pub tls: TlsFiles,
+    /// Server: RPCs of callers without trace context are traces of their own, linked to
+    /// their connection (`OtelHandlerBuilder::rpc_roots`).
+    pub rpc_roots: bool,
 }
 
 /// The PEM files of `--tls-*`.
@@ -62,6 +65,7 @@ impl Options {
             probe: false,
             unary: None,
             tls: TlsFiles::default(),
+            rpc_roots: false,
         }
     }
 
@@ -135,7 +139,7 @@ options:
                               server: what to install (default otel)
   --loop                      client: repeat the scenarios, a new connection per round
   --interval-ms N             client: pause between rounds (default 5000)
-  --probe                     client: one call, exit 0 when the server answers
+  --probe                     client: exit 0 when the server's health service says serving
   --unary TEXT                client: one UnaryEcho of TEXT, print the reply (the server
                               answers `whoami` with the caller's address and certificates)
   --tls-cert FILE --tls-key FILE
@@ -143,6 +147,8 @@ options:
                               client: present this client certificate (mTLS)
   --tls-client-ca FILE        server: require client certificates signed by this CA
   --tls-ca FILE               client: trust this CA (needed for an https:// address)
+  --rpc-roots                 server: a trace per RPC (linked to its connection) for callers
+                              that send no trace context, instead of one per connection
   --help                      this text
 
 OTLP export is on when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set; the
@@ -196,6 +202,7 @@ pub fn parse(
             "--tls-key" => options.tls.key = Some(value("--tls-key")?.into()),
             "--tls-client-ca" => options.tls.client_ca = Some(value("--tls-client-ca")?.into()),
             "--tls-ca" => options.tls.ca = Some(value("--tls-ca")?.into()),
+            "--rpc-roots" => options.rpc_roots = true,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
         }
@@ -244,6 +251,7 @@ mod tests {
                 "cca.pem",
                 "--tls-ca",
                 "ca.pem",
+                "--rpc-roots",
             ]),
             "x",
         )
@@ -251,7 +259,7 @@ mod tests {
         assert_eq!(o.addr, "0.0.0.0:1");
         assert_eq!(o.stats_log, Some(LogFormat::Json));
         assert_eq!(o.instrumentation, Instrumentation::Log);
-        assert!(o.repeat && o.probe);
+        assert!(o.repeat && o.probe && o.rpc_roots);
         assert_eq!(o.interval, Duration::from_millis(250));
         assert_eq!(o.unary.as_deref(), Some("whoami"));
         assert_eq!(

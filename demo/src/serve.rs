@@ -1,19 +1,24 @@
-//! The demo server: the echo service with the chosen instrumentation, shut down gracefully.
+//! The demo server: the echo service and the gRPC health service (`grpc.health.v1.Health`,
+//! which health checks call instead of the echo), with the chosen instrumentation, shut down
+//! gracefully.
 
 use std::future::Future;
 
 use otel_stats::{BoxHandler, ServerStatsLayer};
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Server, ServerTlsConfig};
 
 use crate::echo::Echo;
+use crate::proto::echo_server::EchoServer;
 
 /// Serves the echo service on `listener` until `shutdown` resolves, then stops accepting,
 /// lets in-flight RPCs finish and returns.
 ///
 /// With `handler`, the server has the stats layer and the connection wrapper; without, it is
-/// bare tonic (the baseline to measure against).
+/// bare tonic (the baseline to measure against). The health service reports the server
+/// (`""`) and the echo service as serving.
 pub async fn serve(
     listener: TcpListener,
     handler: Option<BoxHandler>,
@@ -36,19 +41,22 @@ pub async fn serve_tls(
         Some(tls) => Server::builder().tls_config(tls)?,
         None => Server::builder(),
     };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<EchoServer<Echo>>().await;
+    let routes = Routes::new(Echo::server()).add_service(health_service);
     match handler {
         Some(handler) => {
             let stats = ServerStatsLayer::new(handler);
             let incoming = stats.incoming(incoming);
             builder
                 .layer(stats)
-                .add_service(Echo::server())
+                .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await
         }
         None => {
             builder
-                .add_service(Echo::server())
+                .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, shutdown)
                 .await
         }

@@ -14,7 +14,9 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use otel_stats::metrics::names;
-use otel_stats::{LogFormat, LogHandler, MetricsHandler, OtelGuard, OtelHandler, StatsHandler};
+use otel_stats::{
+    LogFormat, LogHandler, MetricsHandler, OtelGuard, OtelHandler, OtelHandlerBuilder, StatsHandler,
+};
 
 /// `true` when the environment names an OTLP endpoint.
 pub fn otlp_configured() -> bool {
@@ -105,13 +107,36 @@ pub fn handlers_with(
     meters: Option<SdkMeterProvider>,
     stats_log: Option<LogFormat>,
 ) -> Vec<Box<dyn StatsHandler>> {
+    handlers_of(otel, provider, meters, stats_log, |builder| builder)
+}
+
+/// The server's [`handlers`]: with `rpc_roots`, a trace per RPC for callers that send no
+/// trace context (`--rpc-roots`).
+pub fn server_handlers(
+    otel: bool,
+    rpc_roots: bool,
+    stats_log: Option<LogFormat>,
+) -> Vec<Box<dyn StatsHandler>> {
+    handlers_of(otel, None, None, stats_log, |builder| {
+        builder.rpc_roots(rpc_roots)
+    })
+}
+
+fn handlers_of(
+    otel: bool,
+    provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
+    stats_log: Option<LogFormat>,
+    options: impl FnOnce(OtelHandlerBuilder) -> OtelHandlerBuilder,
+) -> Vec<Box<dyn StatsHandler>> {
     let mut handlers: Vec<Box<dyn StatsHandler>> = Vec::new();
     if otel {
+        // Health checks (the compose stack's, a load balancer's) make no spans.
         let mut builder = OtelHandler::builder().filter(otel_stats::filters::not_health_check);
         if let Some(provider) = provider {
             builder = builder.tracer_provider(provider);
         }
-        handlers.push(Box::new(builder.build()));
+        handlers.push(Box::new(options(builder).build()));
         let mut metrics = MetricsHandler::builder();
         if let Some(meters) = meters {
             metrics = metrics.meter_provider(meters);

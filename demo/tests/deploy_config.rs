@@ -1,7 +1,8 @@
 //! `docker-compose.yml`, `collector-config.yaml` and `prometheus.yml` fit together: the
 //! services, their order of start-up, a traces pipeline and a metrics pipeline whose every
-//! part is defined, and Prometheus scraping the collector's metrics endpoint. (CI also runs
-//! `docker-compose config -q`.)
+//! part is defined, and Prometheus scraping the collector's metrics endpoint; the demo is one
+//! image, built once, from a Dockerfile with a dependency layer and a non-root user, and the
+//! images it runs with are pinned. (CI also runs `docker-compose config -q`.)
 
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -195,14 +196,113 @@ fn compose_starts_things_in_order_and_points_them_at_the_collector() {
             env["OTEL_EXPORTER_OTLP_ENDPOINT"].as_str(),
             Some("http://otel-collector:4317")
         );
-        assert_eq!(
-            services[demo]["build"]["dockerfile"].as_str(),
-            Some("demo/Dockerfile")
-        );
     }
     let client = strings(&services["demo-client"]["command"]);
     assert!(
         client.contains(&"--loop".to_owned()),
         "the client keeps traces coming"
     );
+}
+
+#[test]
+fn the_demo_is_one_image_built_once() {
+    let compose = load("docker-compose.yml");
+    let services = &compose["services"];
+    let server = &services["demo-server"];
+    let client = &services["demo-client"];
+    assert_eq!(
+        server["build"]["dockerfile"].as_str(),
+        Some("demo/Dockerfile")
+    );
+    assert_eq!(server["build"]["context"].as_str(), Some("."));
+    let image = server["image"].as_str().expect("the built image is named");
+    assert_eq!(
+        client["image"].as_str(),
+        Some(image),
+        "the client runs it too"
+    );
+    assert!(client["build"].is_badvalue(), "and does not build it again");
+    assert_eq!(client["pull_policy"].as_str(), Some("never"));
+    // The client starts after the server, whose start needed the image.
+    assert!(!client["depends_on"]["demo-server"].is_badvalue());
+    assert_eq!(strings(&server["command"])[0], "server");
+    assert_eq!(strings(&client["command"])[0], "client");
+    // The health check asks grpc.health.v1.Health (`client --probe`), not the echo.
+    let check = strings(&server["healthcheck"]["test"]);
+    assert_eq!(check[..3], ["CMD", "client", "--probe"]);
+}
+
+#[test]
+fn every_image_is_pinned() {
+    let compose = load("docker-compose.yml");
+    let services = compose["services"].as_hash().unwrap();
+    for (name, service) in services {
+        let Some(image) = service["image"].as_str() else {
+            continue;
+        };
+        if image.starts_with("otel-stats-demo:") {
+            continue; // built here
+        }
+        let (_, tag) = image
+            .rsplit_once(':')
+            .unwrap_or_else(|| panic!("{name:?}: {image} has no tag"));
+        assert!(
+            tag.split('.').count() == 3
+                && tag
+                    .trim_start_matches('v')
+                    .split('.')
+                    .all(|n| n.parse::<u32>().is_ok()),
+            "{name:?}: {image} is not pinned to a release"
+        );
+    }
+    let jaeger = services[&Yaml::from_str("jaeger")]["image"]
+        .as_str()
+        .unwrap();
+    assert!(
+        jaeger.starts_with("jaegertracing/jaeger:2."),
+        "Jaeger v2: {jaeger}"
+    );
+}
+
+#[test]
+fn the_dockerfile_caches_dependencies_and_runs_unprivileged() {
+    let path = format!("{}/Dockerfile", env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    let position = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {path}"))
+    };
+    // The lock file and a dependency build come before the sources.
+    let lock = position("COPY Cargo.toml Cargo.lock");
+    let sources = position("COPY . .");
+    let first_build = lines
+        .iter()
+        .position(|l| l.contains("cargo build --release --locked"))
+        .unwrap();
+    assert!(lock < first_build && first_build < sources, "{lines:#?}");
+    // Both binaries, run as a user that is not root.
+    let copy = lines[position("COPY --from=build")];
+    assert!(
+        copy.contains("/server") && copy.contains("/client"),
+        "{copy}"
+    );
+    let user = lines[position("USER ")];
+    assert!(!user.ends_with(" root") && !user.ends_with(" 0"), "{user}");
+    assert!(
+        position("USER ") > position("FROM debian"),
+        "USER in the runtime stage"
+    );
+
+    // Every `target/` stays out of the build context.
+    let ignore =
+        std::fs::read_to_string(format!("{}/../.dockerignore", env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+    assert!(ignore.lines().any(|l| l.trim() == "**/target"), "{ignore}");
 }

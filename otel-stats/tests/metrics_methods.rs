@@ -5,49 +5,15 @@
 mod common;
 mod metrics_common;
 
-use std::sync::Arc;
-
-use common::otel::TestServer;
-use common::{EchoRequest, EchoResponse, req};
+use common::otel::{TestServer, call};
+use common::req;
 use metrics_common::Metrics;
 use otel_stats::metrics::names::*;
-use otel_stats::{ClientStatsLayer, ClientStatsService, MetricsHandler};
 use tonic::Code;
-use tonic::client::Grpc;
-use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Channel, Endpoint};
 
 const UNARY: &str = "grpc.examples.echo.Echo/UnaryEcho";
 const CLIENT_STREAMING: &str = "grpc.examples.echo.Echo/ClientStreamingEcho";
 const NOPE: &str = "/grpc.examples.echo.Echo/NoSuchMethod";
-
-/// A raw gRPC client, to call methods the generated client does not have.
-async fn raw_client(
-    server: &TestServer,
-    handler: MetricsHandler,
-) -> Grpc<ClientStatsService<Channel, MetricsHandler>> {
-    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr)).unwrap();
-    let channel = ClientStatsLayer::from_arc(Arc::new(handler))
-        .connect(endpoint)
-        .await
-        .unwrap();
-    Grpc::new(channel)
-}
-
-async fn call(
-    client: &mut Grpc<ClientStatsService<Channel, MetricsHandler>>,
-    path: &'static str,
-) -> Result<EchoResponse, tonic::Status> {
-    client.ready().await.unwrap();
-    client
-        .unary::<EchoRequest, EchoResponse, _>(
-            tonic::Request::new(req("hi")),
-            PathAndQuery::from_static(path),
-            tonic_prost::ProstCodec::default(),
-        )
-        .await
-        .map(tonic::Response::into_inner)
-}
 
 /// The `rpc.method` values of `instrument`, each with its status, sorted.
 fn methods(c: &metrics_common::Collected, instrument: &str, key: &str) -> Vec<(String, String)> {
@@ -79,7 +45,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn without_configuration_a_method_the_server_lacks_is_other_on_the_server() {
     let metrics = Metrics::new();
     let server = TestServer::start(metrics.a66_handler()).await;
-    let mut client = raw_client(&server, metrics.a66_handler()).await;
+    let mut client = server.raw_client(metrics.a66_handler()).await;
     call(&mut client, "/grpc.examples.echo.Echo/UnaryEcho")
         .await
         .unwrap();
@@ -130,7 +96,7 @@ async fn an_allow_list_names_its_methods_and_buckets_the_rest() {
         .client_streaming_echo(tokio_stream::iter(vec![req("a")]))
         .await
         .unwrap();
-    let mut raw = raw_client(&server, handler()).await;
+    let mut raw = server.raw_client(handler()).await;
     call(&mut raw, NOPE).await.unwrap_err();
     let c = metrics.wait_calls(3).await;
 
@@ -196,7 +162,7 @@ async fn repeated_calls_keep_their_series_and_made_up_methods_stay_other() {
     // lacks is never kept, however often it is called.
     let metrics = Metrics::new();
     let server = TestServer::start(metrics.a66_handler()).await;
-    let mut client = raw_client(&server, metrics.a66_handler()).await;
+    let mut client = server.raw_client(metrics.a66_handler()).await;
     for _ in 0..3 {
         call(&mut client, "/grpc.examples.echo.Echo/UnaryEcho")
             .await

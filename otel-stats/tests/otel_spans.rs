@@ -4,13 +4,15 @@
 mod common;
 
 use common::otel::{
-    Spans, TestServer, assert_events_in_time_order, attr, event_names, find, of_kind, only,
-    rpc_spans, server_stream,
+    SamplerProbe, Spans, TestServer, assert_events_in_time_order, attr, event_names, find, of_kind,
+    only, rpc_spans, server_stream,
 };
-use common::req;
+use common::{EchoClient, req};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{KeyValue, Value};
+use otel_stats::ClientStatsLayer;
 use tonic::codec::CompressionEncoding;
+use tonic::transport::Endpoint;
 
 const UNARY_NAME: &str = "grpc.examples.echo.Echo/UnaryEcho";
 
@@ -50,6 +52,16 @@ async fn unary_spans_have_names_kinds_attributes_and_events_in_order() {
     );
     assert_eq!(attr(&server_span, "network.peer.address"), s("127.0.0.1"));
     assert!(attr(&server_span, "network.peer.port").is_some());
+    // The server as the client named it (tonic's channel sends the endpoint as `:authority`).
+    assert_eq!(attr(&server_span, "server.address"), s("127.0.0.1"));
+    assert_eq!(
+        attr(&server_span, "server.port"),
+        i(server.addr.port().into())
+    );
+    for span in [&client_span, &server_span] {
+        assert_eq!(attr(span, "otel_stats.messages.sent"), i(1));
+        assert_eq!(attr(span, "otel_stats.messages.received"), i(1));
+    }
 
     // grpc-go's order: client `OutHeader OutPayload InHeader InPayload InTrailer`, server
     // `InHeader InPayload OutHeader OutPayload OutTrailer`.
@@ -234,11 +246,40 @@ async fn events_can_be_turned_off() {
     };
     let (server, mut client) = TestServer::pair(quiet).await;
     client.unary_echo(req("hello")).await.unwrap();
-    let rpcs = spans.wait_kind(SpanKind::Server, 1).await;
+    let three = tokio_stream::iter(vec![req("a"), req("b"), req("c")]);
+    client.client_streaming_echo(three).await.unwrap();
+    let rpcs = spans.wait_kind(SpanKind::Server, 2).await;
     for span in rpc_spans(&rpcs).iter() {
         assert!(span.events.events.is_empty(), "{:?}", event_names(span));
         assert_eq!(attr(span, "rpc.response.status_code"), s("OK"));
     }
+    // How many messages each RPC carried shows without the events.
+    let counts = |kind: SpanKind| -> Vec<(String, Option<Value>, Option<Value>)> {
+        let mut counts: Vec<_> = of_kind(&rpcs, &kind)
+            .iter()
+            .map(|span| {
+                (
+                    span.name.to_string(),
+                    attr(span, "otel_stats.messages.sent"),
+                    attr(span, "otel_stats.messages.received"),
+                )
+            })
+            .collect();
+        counts.sort_by(|a, b| a.0.cmp(&b.0));
+        counts
+    };
+    let streaming = "grpc.examples.echo.Echo/ClientStreamingEcho".to_owned();
+    assert_eq!(
+        counts(SpanKind::Client),
+        [
+            (streaming.clone(), i(3), i(1)),
+            (UNARY_NAME.to_owned(), i(1), i(1))
+        ]
+    );
+    assert_eq!(
+        counts(SpanKind::Server),
+        [(streaming, i(1), i(3)), (UNARY_NAME.to_owned(), i(1), i(1))]
+    );
     server.stop().await;
 
     let headers_only = || spans.builder().message_events(false).build();
@@ -374,4 +415,50 @@ async fn an_rpc_whose_span_cannot_be_made_leaves_the_connection_span_alone() {
         matches!(attr(conns[0], "otel_stats.connection.bytes_read"), Some(Value::I64(n)) if n > 0)
     );
     assert!(conns[0].end_time >= rpcs[0].end_time);
+}
+
+#[tokio::test]
+async fn a_server_span_names_the_server_by_the_authority_the_client_sent() {
+    let spans = Spans::new();
+    let server = TestServer::start(spans.handler()).await;
+    let endpoint = Endpoint::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .origin("http://echo.example:8443".parse().unwrap());
+    let channel = ClientStatsLayer::new(otel_stats::NoopHandler)
+        .connect(endpoint)
+        .await
+        .unwrap();
+    let mut client = EchoClient::new(channel);
+    client.unary_echo(req("hello")).await.unwrap();
+    let span = only(
+        &spans.wait_kind(SpanKind::Server, 1).await,
+        SpanKind::Server,
+    );
+    assert_eq!(attr(&span, "server.address"), s("echo.example"));
+    assert_eq!(attr(&span, "server.port"), i(8443));
+    drop(client);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn samplers_see_the_method_and_the_server_before_the_span_exists() {
+    let probe = SamplerProbe::default();
+    let spans = Spans::sampled_by(&probe);
+    let (server, mut client) = TestServer::pair(|| spans.handler()).await;
+    client.unary_echo(req("hello")).await.unwrap();
+    spans.wait_kind(SpanKind::Server, 1).await;
+    let port = i(server.addr.port().into());
+    let client_shown = probe.shown(SpanKind::Client);
+    let attributes = &client_shown[0].attributes;
+    assert_eq!(client_shown[0].name, UNARY_NAME);
+    assert_eq!(find(attributes, "rpc.system.name"), s("grpc"));
+    assert_eq!(find(attributes, "rpc.method"), s(UNARY_NAME));
+    assert_eq!(find(attributes, "server.address"), s("127.0.0.1"));
+    assert_eq!(find(attributes, "server.port"), port);
+    let server_shown = probe.shown(SpanKind::Server);
+    let attributes = &server_shown[0].attributes;
+    assert_eq!(server_shown[0].name, UNARY_NAME);
+    assert_eq!(find(attributes, "server.address"), s("127.0.0.1"));
+    assert_eq!(find(attributes, "server.port"), port);
+    server.stop().await;
 }

@@ -46,7 +46,11 @@ async fn main() -> ExitCode {
             None,
             Some(options.stats_log.unwrap_or(LogFormat::Text)),
         ))),
-        Instrumentation::Otel => Some(Arc::new(telemetry::handlers(true, None, options.stats_log))),
+        Instrumentation::Otel => Some(Arc::new(telemetry::server_handlers(
+            true,
+            options.rpc_roots,
+            options.stats_log,
+        ))),
     };
     let listener = match TcpListener::bind(&options.addr).await {
         Ok(listener) => listener,

@@ -59,6 +59,20 @@ impl<'a> RpcTagInfo<'a> {
         }
     }
 
+    /// The same, with the request's `:authority` (`host:port`): on a server, the one the
+    /// client sent.
+    ///
+    /// ```
+    /// let headers = http::HeaderMap::new();
+    /// let info = otel_stats::RpcTagInfo::server("/s.S/M", &headers, None, None)
+    ///     .with_authority(Some("echo.example:443"));
+    /// assert_eq!(info.authority(), Some("echo.example:443"));
+    /// ```
+    pub fn with_authority(mut self, authority: Option<&'a str>) -> Self {
+        self.authority = authority;
+        self
+    }
+
     /// The side the RPC is seen on.
     pub fn side(&self) -> Side {
         self.side
@@ -69,7 +83,8 @@ impl<'a> RpcTagInfo<'a> {
         self.full_method
     }
 
-    /// The `:authority` the client sends the RPC to (`host:port`), when known. Client side only.
+    /// The `:authority` of the request (`host:port`), when known: on the client, where the RPC
+    /// is sent; on the server, what the client sent.
     pub fn authority(&self) -> Option<&str> {
         self.authority
     }

@@ -27,7 +27,10 @@ use crate::handler::StatsHandler;
 ///   `grpc.target` (the `host:port` the channel was made for).
 /// - **Connection metrics**: connections open (an up-down counter), and per connection its
 ///   duration, the bytes read and written (framing and TLS included) and, on the server, the
-///   RPCs it carried.
+///   RPCs it carried. A server counts only connections that carry RPCs: one is open from its
+///   first RPC, and one that closes without any (a load balancer's TCP health check, a port
+///   scan, an idle HTTP/2 connection) is not measured at all. The stats events themselves are
+///   unchanged: `ConnBegin` and `ConnEnd` still fire for every connection.
 ///
 /// See [`metrics::names`](crate::metrics::names) for every instrument's name, kind, unit and
 /// attributes.
@@ -183,6 +186,14 @@ impl MetricsHandler {
         }
     }
 
+    /// Counts the connection of `state` open, once.
+    fn open_conn(&self, state: &ConnMetrics) {
+        let instruments = self.inner.instruments.side(state.side);
+        if let Some(conn) = instruments.conn.as_ref().filter(|_| state.open()) {
+            conn.open.add(1, &conn.attributes);
+        }
+    }
+
     fn end_conn(&self, instruments: &SideInstruments, state: &ConnMetrics, end: &ConnEnd) {
         let Some(conn) = &instruments.conn else {
             return;
@@ -208,8 +219,11 @@ impl StatsHandler for MetricsHandler {
         let side = info.side();
         if side == Side::Server {
             // A server RPC's context derives from its connection's.
-            if let Some(conn) = cx.get::<ConnMetrics>().filter(|c| c.side == Side::Server) {
-                conn.add_rpc();
+            if let Some(state) = cx.get::<ConnMetrics>().filter(|c| c.side == Side::Server) {
+                // A server connection counts as open from its first RPC (see `handle_conn`).
+                if state.add_rpc() {
+                    self.open_conn(state);
+                }
             }
         }
         if side == Side::Server && !inner.a66 {
@@ -217,7 +231,9 @@ impl StatsHandler for MetricsHandler {
             // (the costliest part of a handler's `tag_rpc`).
             return cx;
         }
-        let series = inner.classify(side, info.full_method(), info.authority());
+        // A server's series do not depend on the `:authority` its callers send.
+        let authority = info.authority().filter(|_| side == Side::Client);
+        let series = inner.classify(side, info.full_method(), authority);
         if let Some(a66) = &inner.instruments.side(side).a66 {
             a66.started.add(1, series.started());
         }
@@ -266,11 +282,12 @@ impl StatsHandler for MetricsHandler {
         };
         let instruments = self.inner.instruments.side(state.side);
         match stats {
-            ConnStats::Begin(_) => {
-                if let Some(conn) = instruments.conn.as_ref().filter(|_| state.open()) {
-                    conn.open.add(1, &conn.attributes);
-                }
-            }
+            // A server connection that carries no RPC (a load balancer's TCP health check, a
+            // port scan, an HTTP/2 connection never used) is no RPC connection: it is counted
+            // open from its first RPC, and measured at its end only if it had one.
+            ConnStats::Begin(_) if state.side == Side::Client => self.open_conn(state),
+            ConnStats::Begin(_) => {}
+            ConnStats::End(_) if state.side == Side::Server && state.rpcs() == 0 => {}
             ConnStats::End(end) => self.end_conn(instruments, state, end),
         }
     }

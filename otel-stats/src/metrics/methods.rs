@@ -14,11 +14,11 @@ use crate::event::Side;
 use crate::semconv::split_method;
 
 /// Decides, from the full method `/package.Service/Method`, whether a method is known.
-pub(super) type MethodFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
+pub(crate) type MethodFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// The rule of a handler.
 #[derive(Default)]
-pub(super) struct Methods {
+pub(crate) struct Methods {
     /// Known methods, `package.Service/Method` (no leading slash).
     allowed: HashSet<Arc<str>>,
     filter: Option<MethodFilter>,
@@ -36,19 +36,36 @@ pub(super) struct Method {
 
 impl Methods {
     /// Adds `method`, with or without its leading slash, to the allow-list.
-    pub(super) fn allow(&mut self, method: &str) {
+    pub(crate) fn allow(&mut self, method: &str) {
         let (name, _, _) = split_method(method);
         if !self.allowed.contains(name) {
             self.allowed.insert(Arc::from(name));
         }
     }
 
-    pub(super) fn set_filter(&mut self, filter: MethodFilter) {
+    pub(crate) fn set_filter(&mut self, filter: MethodFilter) {
         self.filter = Some(filter);
     }
 
-    fn configured(&self) -> bool {
+    /// Whether an allow-list or a filter was given.
+    pub(crate) fn configured(&self) -> bool {
         !self.allowed.is_empty() || self.filter.is_some()
+    }
+
+    /// Whether the allow-list or the filter accepts `full_method`; `None` when neither was
+    /// given, so that only the RPC's status can tell. Allocates nothing.
+    pub(crate) fn recognizes(&self, full_method: &str) -> Option<bool> {
+        if !self.configured() {
+            return None;
+        }
+        let (name, _, _) = split_method(full_method);
+        Some(
+            self.allowed.contains(name)
+                || self
+                    .filter
+                    .as_ref()
+                    .is_some_and(|accepts| accepts(full_method)),
+        )
     }
 
     /// The method of a new RPC, seen on `side`.
@@ -179,5 +196,15 @@ mod tests {
         assert_eq!(unknown.semconv(), Value::from("_OTHER"));
         assert_eq!(unknown.a66(), Value::from("other"));
         assert_eq!(format!("{methods:?}").matches("UnaryEcho").count(), 1);
+        assert_eq!(methods.recognizes(ECHO), Some(true));
+        assert_eq!(
+            methods.recognizes("/grpc.health.v1.Health/Check"),
+            Some(true)
+        );
+        assert_eq!(
+            methods.recognizes("/grpc.examples.echo.Echo/Nope"),
+            Some(false)
+        );
+        assert_eq!(Methods::default().recognizes(ECHO), None);
     }
 }

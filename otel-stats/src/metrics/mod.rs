@@ -21,7 +21,7 @@
 mod builder;
 mod handler;
 mod instruments;
-mod methods;
+pub(crate) mod methods;
 pub mod names;
 mod series;
 mod state;

@@ -47,7 +47,9 @@ pub const GRPC_CLIENT_ATTEMPT_RCVD_TOTAL_COMPRESSED_MESSAGE_SIZE: &str =
 /// gRFC A66: client call duration, as the application saw it (the attempt's, without retries).
 pub const GRPC_CLIENT_CALL_DURATION: &str = "grpc.client.call.duration";
 
-/// Connections a server has open.
+/// Connections a server has open, that carried an RPC: a server connection counts from its
+/// first RPC, and one that closes without any is in none of the `server.connection`
+/// instruments.
 pub const SERVER_CONNECTION_OPEN: &str = "otel_stats.server.connection.open";
 /// How long a server's connections lasted.
 pub const SERVER_CONNECTION_DURATION: &str = "otel_stats.server.connection.duration";

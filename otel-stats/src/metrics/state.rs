@@ -94,8 +94,9 @@ impl ConnMetrics {
         self.open.swap(false, Ordering::Relaxed)
     }
 
-    pub(super) fn add_rpc(&self) {
-        self.rpcs.fetch_add(1, Ordering::Relaxed);
+    /// Counts an RPC; `true` for the connection's first.
+    pub(super) fn add_rpc(&self) -> bool {
+        self.rpcs.fetch_add(1, Ordering::Relaxed) == 0
     }
 
     pub(super) fn rpcs(&self) -> u64 {

@@ -8,11 +8,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::HeaderMap;
+use http::uri::Authority;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, NETWORK_LOCAL_ADDRESS, NETWORK_LOCAL_PORT, NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT,
-    RPC_METHOD, RPC_REQUEST_METADATA, RPC_RESPONSE_METADATA, RPC_RESPONSE_STATUS_CODE,
-    RPC_SYSTEM_NAME,
+    RPC_METHOD, RPC_METHOD_ORIGINAL, RPC_REQUEST_METADATA, RPC_RESPONSE_METADATA,
+    RPC_RESPONSE_STATUS_CODE, RPC_SYSTEM_NAME, SERVER_ADDRESS, SERVER_PORT,
 };
 #[allow(deprecated)] // The point of the opt-in: the names dashboards still query.
 use opentelemetry_semantic_conventions::attribute::{
@@ -21,7 +22,8 @@ use opentelemetry_semantic_conventions::attribute::{
 use tonic::Code;
 
 use crate::event::{ConnTagInfo, RpcTagInfo, Side};
-use crate::semconv::{GRPC, code_name, push_server, split_method};
+use crate::metrics::names::OTHER_METHOD;
+use crate::semconv::{GRPC, code_name, split_method};
 
 /// The environment variable the OpenTelemetry SDKs read to choose attribute names.
 pub(super) const STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";
@@ -33,6 +35,10 @@ pub(super) const FRAME_ERROR: &str = "otel_stats.frame_error";
 /// Bytes read from and written to a connection, TLS and HTTP/2 framing included.
 pub(super) const BYTES_READ: &str = "otel_stats.connection.bytes_read";
 pub(super) const BYTES_WRITTEN: &str = "otel_stats.connection.bytes_written";
+/// Messages an RPC sent and received, counted whether or not message events are recorded
+/// (no convention names them).
+pub(super) const MESSAGES_SENT: &str = "otel_stats.messages.sent";
+pub(super) const MESSAGES_RECEIVED: &str = "otel_stats.messages.received";
 
 /// Metadata keys never recorded, whatever the allow-list says: credentials and binary values.
 pub(super) fn is_secret(key: &str) -> bool {
@@ -48,18 +54,46 @@ pub(super) fn wants_legacy_names(value: &str) -> bool {
     value.split(',').any(|v| v.trim() == "rpc/dup")
 }
 
-/// Room for every attribute an RPC span gets from this crate (the sampler's, the peer's, the
-/// legacy names, the status, the dropped-events count, a frame error): reserved once, so that
-/// adding them at `tag_rpc` and at `End` never grows the span's attribute list.
-const RPC_SPAN_ATTRIBUTES: usize = 12;
+/// Room for every attribute an RPC span gets from this crate (the sampler's, the method's,
+/// the server's, the peer's, the legacy names, the status, the dropped-events count, a frame
+/// error, the message counts): reserved once, so that adding them at `tag_rpc` and at `End`
+/// never grows the span's attribute list.
+const RPC_SPAN_ATTRIBUTES: usize = 16;
 
-/// What the sampler sees: the attributes every RPC span starts with, in a list with room for
-/// the attributes to come (`extra` more than this crate's own).
-pub(super) fn sampler_attributes(name: &str, extra: usize) -> Vec<KeyValue> {
+/// The span name of an RPC whose method is not known (`rpc.method` is `_OTHER`): the
+/// conventions' `{rpc.system.name}`, so that callers cannot choose span names.
+pub(super) const UNKNOWN_METHOD_SPAN: &str = GRPC;
+
+/// The first attribute of every RPC span, in a list with room for the attributes to come
+/// (`extra` more than this crate's own). The caller adds the others the sampler should see.
+pub(super) fn sampler_attributes(extra: usize) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(RPC_SPAN_ATTRIBUTES + extra);
     attrs.push(KeyValue::new(RPC_SYSTEM_NAME, GRPC));
-    attrs.push(KeyValue::new(RPC_METHOD, name.to_owned()));
     attrs
+}
+
+/// `rpc.method` (and, with `legacy`, `rpc.service`) of a method `package.Service/Method` that
+/// is `known`; of one that is not, `rpc.method = "_OTHER"` and `rpc.method_original`, the
+/// caller's string, capped.
+pub(super) fn method_attributes(
+    name: &str,
+    known: bool,
+    legacy: bool,
+) -> impl Iterator<Item = KeyValue> {
+    let (method, original) = if known {
+        (KeyValue::new(RPC_METHOD, name.to_owned()), None)
+    } else {
+        (
+            KeyValue::new(RPC_METHOD, OTHER_METHOD),
+            Some(KeyValue::new(RPC_METHOD_ORIGINAL, capped(name))),
+        )
+    };
+    #[allow(deprecated)]
+    let service = (known && legacy).then(|| {
+        let (_, service, _) = split_method(name);
+        KeyValue::new(RPC_SERVICE, service.to_owned())
+    });
+    std::iter::once(method).chain(original).chain(service)
 }
 
 /// The other attributes of a recording RPC span, known at `tag_rpc`. `peer` is the
@@ -70,30 +104,50 @@ pub(super) fn rpc_attributes<'a>(
     request_metadata: &'a [String],
     peer: Option<&PeerAddress>,
 ) -> impl Iterator<Item = KeyValue> + 'a {
-    let mut attrs: Vec<KeyValue> = Vec::with_capacity(4);
-    match info.side() {
-        Side::Client => push_server(&mut attrs, info.authority()),
-        Side::Server => push_addr(
+    let mut attrs: Vec<KeyValue> = Vec::with_capacity(3);
+    if info.side() == Side::Server {
+        push_addr(
             &mut attrs,
             info.remote_addr(),
             peer,
             NETWORK_PEER_ADDRESS,
             NETWORK_PEER_PORT,
-        ),
+        );
     }
     if legacy {
-        let (_, service, _) = split_method(info.full_method());
         #[allow(deprecated)]
-        attrs.extend([
-            KeyValue::new(RPC_SYSTEM, GRPC),
-            KeyValue::new(RPC_SERVICE, service.to_owned()),
-        ]);
+        attrs.push(KeyValue::new(RPC_SYSTEM, GRPC));
     }
     attrs.into_iter().chain(metadata_attributes(
         RPC_REQUEST_METADATA,
         request_metadata,
         info.metadata(),
     ))
+}
+
+/// `server.address` and `server.port` of a server RPC: from the `:authority` the client sent
+/// when it has one, else from the local address the connection was accepted on. The values
+/// are reference-counted, so that a connection can keep them for its next RPCs.
+pub(super) fn server_of(authority: Option<&str>, local: Option<SocketAddr>) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(2);
+    if let Some(authority) = authority.and_then(|a| a.parse::<Authority>().ok()) {
+        attrs.push(KeyValue::new(SERVER_ADDRESS, shared(authority.host())));
+        if let Some(port) = authority.port_u16() {
+            attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+        }
+    } else if let Some(local) = local {
+        attrs.push(KeyValue::new(
+            SERVER_ADDRESS,
+            shared(&local.ip().to_string()),
+        ));
+        attrs.push(KeyValue::new(SERVER_PORT, i64::from(local.port())));
+    }
+    attrs
+}
+
+/// `text` as a value whose clones share one allocation.
+fn shared(text: &str) -> Value {
+    Value::String(Arc::<str>::from(text).into())
 }
 
 /// A connection's peer address as an attribute value, made once per connection and shared
@@ -108,7 +162,7 @@ impl PeerAddress {
     pub(super) fn new(addr: SocketAddr) -> Self {
         PeerAddress {
             addr,
-            ip: Value::String(Arc::<str>::from(addr.ip().to_string()).into()),
+            ip: shared(&addr.ip().to_string()),
         }
     }
 }
@@ -220,7 +274,53 @@ mod tests {
     }
 
     use super::*;
+    use crate::semconv::push_server;
     use opentelemetry_semantic_conventions::attribute::{SERVER_ADDRESS, SERVER_PORT};
+
+    #[test]
+    fn an_unknown_method_is_other_with_the_original_capped() {
+        let keys = |name: &str, known, legacy| -> Vec<(String, Value)> {
+            method_attributes(name, known, legacy)
+                .map(|kv| (kv.key.to_string(), kv.value))
+                .collect()
+        };
+        assert_eq!(
+            keys("s.S/M", true, true),
+            [
+                (RPC_METHOD.to_owned(), Value::from("s.S/M")),
+                ("rpc.service".to_owned(), Value::from("s.S")),
+            ]
+        );
+        let long = format!("s.S/{}", "x".repeat(2000));
+        let unknown = keys(&long, false, true);
+        assert_eq!(unknown[0], (RPC_METHOD.to_owned(), Value::from("_OTHER")));
+        assert_eq!(unknown[1].0, RPC_METHOD_ORIGINAL);
+        assert!(unknown[1].1.as_str().len() <= MAX_PEER_VALUE_LEN);
+        assert_eq!(unknown.len(), 2, "no rpc.service from the caller's string");
+    }
+
+    #[test]
+    fn a_server_is_named_by_the_authority_else_by_its_local_address() {
+        let local: SocketAddr = "10.0.0.1:50051".parse().unwrap();
+        assert_eq!(
+            server_of(Some("echo.example:443"), Some(local)),
+            [
+                KeyValue::new(SERVER_ADDRESS, "echo.example"),
+                KeyValue::new(SERVER_PORT, 443)
+            ]
+        );
+        assert_eq!(
+            server_of(None, Some(local)),
+            [
+                KeyValue::new(SERVER_ADDRESS, "10.0.0.1"),
+                KeyValue::new(SERVER_PORT, 50051)
+            ]
+        );
+        assert_eq!(
+            server_of(Some("not an authority"), None),
+            Vec::<KeyValue>::new()
+        );
+    }
 
     #[test]
     fn opt_in_values() {
@@ -277,7 +377,8 @@ mod tests {
         headers.append("x-tenant", "b".parse().unwrap());
         let info = RpcTagInfo::client("/s.S/M", Some("example.com:8443"), &mut headers);
         let tenant = ["x-tenant".to_owned()];
-        let attrs: Vec<_> = rpc_attributes(&info, false, &tenant, None).collect();
+        let mut attrs: Vec<_> = rpc_attributes(&info, false, &tenant, None).collect();
+        push_server(&mut attrs, info.authority());
         let get = |k: &str| {
             attrs
                 .iter()

@@ -13,6 +13,7 @@ use super::handler::OtelHandler;
 use super::propagation::Propagation;
 use super::tracer::SpanTracer;
 use crate::event::RpcTagInfo;
+use crate::metrics::methods::Methods;
 use crate::semconv::scope;
 
 /// Decides, before any span is made, whether an RPC is traced.
@@ -30,10 +31,12 @@ const DEFAULT_MAX_MESSAGE_EVENTS: usize = 100;
 /// | [`tracer_provider`](Self::tracer_provider) | the global provider, looked up at the first span |
 /// | [`propagator`](Self::propagator) | the global propagator, W3C trace context while none is set |
 /// | [`filter`](Self::filter) | every RPC is traced |
+/// | [`methods`](Self::methods), [`method_filter`](Self::method_filter) | every method is known, except one a server answers `UNIMPLEMENTED` |
 /// | [`message_events`](Self::message_events), [`header_events`](Self::header_events) | on |
 /// | [`max_message_events`](Self::max_message_events) | 100 per span |
 /// | [`public_endpoint`](Self::public_endpoint) | off: a caller's trace context is trusted |
 /// | [`connection_spans`](Self::connection_spans) | on |
+/// | [`rpc_roots`](Self::rpc_roots) | off: a server RPC without trace context is a child of its connection span |
 /// | [`record_metadata`](Self::record_metadata) | no metadata is recorded |
 /// | [`attribute`](Self::attribute) | none |
 /// | [`legacy_attributes`](Self::legacy_attributes) | from `OTEL_SEMCONV_STABILITY_OPT_IN` (`rpc/dup`) |
@@ -131,6 +134,52 @@ impl OtelHandlerBuilder {
         self
     }
 
+    /// The methods a server knows, `/package.Service/Method` (the leading slash is optional),
+    /// as [`MetricsHandlerBuilder::methods`](crate::MetricsHandlerBuilder::methods) takes
+    /// them. Once an allow-list or a [`method_filter`](Self::method_filter) is given, a server
+    /// RPC span for any other method is named `grpc`, with `rpc.method = "_OTHER"` and the
+    /// caller's string (capped at 512 bytes) as `rpc.method_original`, decided before the span
+    /// is made, so samplers see it. Without either, that happens at the RPC's end, when the
+    /// server answered `UNIMPLEMENTED` (tonic's answer for a method none of its services has,
+    /// or a service's own), and the server span's `rpc.method` is only set then. Client spans
+    /// keep the method the application called. Calls add to the list.
+    ///
+    /// ```
+    /// let handler = otel_stats::OtelHandler::builder()
+    ///     .methods([
+    ///         "/grpc.examples.echo.Echo/UnaryEcho",
+    ///         "/grpc.examples.echo.Echo/ServerStreamingEcho",
+    ///     ])
+    ///     .build();
+    /// # let _ = handler;
+    /// ```
+    pub fn methods<I>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        for method in methods {
+            self.config.methods.allow(method.as_ref());
+        }
+        self
+    }
+
+    /// A server knows a method when `filter` accepts its full name (`/package.Service/Method`)
+    /// or when it is in the [`methods`](Self::methods) list; any other is `_OTHER`. The filter
+    /// runs in `tag_rpc`, for each server RPC, so it should be cheap and depend on the name
+    /// alone.
+    ///
+    /// ```
+    /// let handler = otel_stats::OtelHandler::builder()
+    ///     .method_filter(|method| method.starts_with("/grpc.examples.echo.Echo/"))
+    ///     .build();
+    /// # let _ = handler;
+    /// ```
+    pub fn method_filter(mut self, filter: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.config.methods.set_filter(Box::new(filter));
+        self
+    }
+
     /// Whether to record an `Outbound message` / `Inbound message` event per message (on by
     /// default).
     ///
@@ -181,8 +230,10 @@ impl OtelHandlerBuilder {
         self
     }
 
-    /// Whether to make a `grpc.connection` span per connection (on by default). Without them,
-    /// server RPC spans are roots unless a caller sent a trace context.
+    /// Whether to make a `grpc.connection` span per connection (on by default): per client
+    /// connection, and per server connection that carries an RPC (one that closes without
+    /// any, such as a TCP health check, makes none). Without them, server RPC spans are roots
+    /// unless a caller sent a trace context.
     ///
     /// ```
     /// let handler = otel_stats::OtelHandler::builder().connection_spans(false).build();
@@ -190,6 +241,22 @@ impl OtelHandlerBuilder {
     /// ```
     pub fn connection_spans(mut self, on: bool) -> Self {
         self.config.connection_spans = on;
+        self
+    }
+
+    /// For high-volume servers: a server RPC span of a caller that sent no trace context is
+    /// the root of a trace of its own, linked to its connection span, instead of the
+    /// connection span's child (otelgrpc's shape). Each such RPC is sampled on its own and
+    /// exported when it ends. With [`public_endpoint`](Self::public_endpoint), an RPC that
+    /// did carry a trace context is a root too, linked to that context and to the
+    /// connection span. Off by default; see [`OtelHandler`]'s "Two trace models".
+    ///
+    /// ```
+    /// let handler = otel_stats::OtelHandler::builder().rpc_roots(true).build();
+    /// # let _ = handler;
+    /// ```
+    pub fn rpc_roots(mut self, on: bool) -> Self {
+        self.config.rpc_roots = on;
         self
     }
 
@@ -264,11 +331,13 @@ pub(super) struct Config {
     tracer: OnceLock<SpanTracer>,
     pub(super) propagation: Propagation,
     pub(super) filter: Option<Filter>,
+    pub(super) methods: Methods,
     pub(super) message_events: bool,
     pub(super) header_events: bool,
     pub(super) max_message_events: usize,
     pub(super) public_endpoint: bool,
     pub(super) connection_spans: bool,
+    pub(super) rpc_roots: bool,
     pub(super) record_metadata: Vec<String>,
     pub(super) attributes: Vec<KeyValue>,
     pub(super) legacy_attributes: bool,
@@ -280,11 +349,13 @@ impl Default for Config {
             tracer: OnceLock::new(),
             propagation: Propagation::Global,
             filter: None,
+            methods: Methods::default(),
             message_events: true,
             header_events: true,
             max_message_events: DEFAULT_MAX_MESSAGE_EVENTS,
             public_endpoint: false,
             connection_spans: true,
+            rpc_roots: false,
             record_metadata: Vec::new(),
             attributes: Vec::new(),
             legacy_attributes: false,
@@ -310,11 +381,13 @@ impl fmt::Debug for Config {
             .field("tracer", &self.tracer.get().map_or("global", |_| "set"))
             .field("propagation", &self.propagation)
             .field("filter", &self.filter.is_some())
+            .field("methods", &self.methods)
             .field("message_events", &self.message_events)
             .field("header_events", &self.header_events)
             .field("max_message_events", &self.max_message_events)
             .field("public_endpoint", &self.public_endpoint)
             .field("connection_spans", &self.connection_spans)
+            .field("rpc_roots", &self.rpc_roots)
             .field("record_metadata", &self.record_metadata)
             .field("attributes", &self.attributes)
             .field("legacy_attributes", &self.legacy_attributes)

@@ -1,17 +1,20 @@
 //! [`OtelHandler`]: RPC and connection spans, span events and trace propagation.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::HeaderMap;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, SpanRef, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
+use tonic::Code;
 
-use super::attributes::{self, PeerAddress};
+use super::attributes;
 use super::builder::{Config, OtelHandlerBuilder};
+use super::connection::ConnState;
 use super::events;
 use crate::event::{ConnStats, ConnTagInfo, End, RpcStats, RpcTagInfo, Side};
 use crate::handler::{StatsHandler, guard};
-use crate::semconv::{self, CONNECTION_SPAN, is_error, split_method};
+use crate::semconv::{self, is_error, split_method};
 
 /// A [`StatsHandler`] that traces RPCs and connections with OpenTelemetry.
 ///
@@ -22,6 +25,11 @@ use crate::semconv::{self, CONNECTION_SPAN, is_error, split_method};
 ///   `ERROR` status whose description is the gRPC message. Client spans fail for any code
 ///   but `OK`; server spans only for `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
 ///   `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS`, the codes that are the server's fault.
+///   Samplers see `rpc.system.name`, `server.address` and `server.port` (on the client from
+///   the target, on the server from the `:authority` the client sent, else from the local
+///   address), and `rpc.method` whenever it is already known (see below). Every RPC span
+///   ends with `otel_stats.messages.sent` and `otel_stats.messages.received`, the numbers of
+///   messages it carried, also with message events off.
 /// - **Span events**, each timestamped when it happened: `Outbound message` and
 ///   `Inbound message` (gRFC A72: `sequence-number`, `message-size`, and
 ///   `message-size-compressed` for a compressed message, whose uncompressed size is not known
@@ -30,9 +38,28 @@ use crate::semconv::{self, CONNECTION_SPAN, is_error, split_method};
 ///   are capped per span; the number left out is the `otel_stats.message_events.dropped`
 ///   attribute.
 /// - **Connection spans**, `grpc.connection`, of kind `INTERNAL`, with the peer and local
-///   addresses and the bytes read and written, from `tag_conn` to `ConnEnd`. A connection span
-///   is exported when its connection closes, so a backend shows the RPCs of a live connection
-///   under a parent it has not received yet; a server's `max_connection_age` bounds the wait.
+///   addresses and the bytes read and written, from `tag_conn` to `ConnEnd`. A server makes
+///   one only for a connection that carried an RPC (below). A connection span is exported
+///   when its connection closes, so a backend shows the RPCs of a live connection under a
+///   parent it has not received yet; a server's `max_connection_age` bounds the wait.
+///
+/// **Span names and cardinality.** A server sees whatever method names its callers send, and
+/// span names must not carry them. A server span for a method the server does not serve is
+/// named `grpc` (the conventions' `{rpc.system.name}`), with `rpc.method = "_OTHER"` and the
+/// caller's string, capped, as `rpc.method_original`. Without an allow-list that is decided
+/// at the RPC's end, from an `UNIMPLEMENTED` answer (the span is renamed then, and its
+/// `rpc.method` set only then); with [`methods`](OtelHandlerBuilder::methods) or
+/// [`method_filter`](OtelHandlerBuilder::method_filter) it is decided in `tag_rpc`, before
+/// the sampler runs. Client spans keep the method the application called.
+///
+/// **Connections that carry nothing.** A load balancer's TCP health check, a port scan or an
+/// HTTP/2 connection that is never used makes no span: a server connection's span is made,
+/// with the connection's start time, when its first RPC needs it as parent or link, and
+/// ended at `ConnEnd` only if it was made. The stats events do not change (`ConnBegin` and
+/// `ConnEnd` fire for every connection); RPC spans parent to or link their connection's span
+/// as before. (An RPC left out by the [`filter`](OtelHandlerBuilder::filter) does not need
+/// it: a connection of health checks only makes no span either.) A client's connection span
+/// is made when the connection is, as client RPC spans never use it.
 ///
 /// **Parents.** A server RPC span is a child of its connection span, unless the request
 /// carries a trace context (extracted with the propagator; a malformed one is ignored): then
@@ -40,7 +67,22 @@ use crate::semconv::{self, CONNECTION_SPAN, is_error, split_method};
 /// [`public_endpoint`](OtelHandlerBuilder::public_endpoint) reverses that. A client RPC span
 /// is a child of the caller's current context (with the `tracing` feature, of the current
 /// `tracing` span), never of a connection span, and its context is injected into the
-/// request metadata.
+/// request metadata. A client RPC span has no `network.peer.*`: it is tagged above tonic's
+/// `Channel`, before the channel picks (or makes) the connection it goes out on, and tonic's
+/// response does not say which one that was; the peer's address is on the client's
+/// connection span.
+///
+/// **Two trace models**, for the server RPCs of callers that send no trace context:
+///
+/// | | connection traces (default) | RPC roots ([`rpc_roots(true)`](OtelHandlerBuilder::rpc_roots)) |
+/// | --- | --- | --- |
+/// | shape | one trace per connection: the `grpc.connection` root with its RPCs as children | one trace per RPC, its root linked to the connection span (otelgrpc's shape) |
+/// | fits | seeing what a connection carried: few, long-lived callers, debugging, demos | high-volume servers, many RPCs per connection, per-RPC dashboards |
+/// | a backend shows | the RPCs under a parent that arrives only when the connection closes (until then, an incomplete trace) | each RPC as a complete trace as soon as it ends; the connection as a trace of its own, reached through the links |
+/// | sampling (parent-based sampler) | decided once per connection, by the connection span: all of its RPCs or none | decided per RPC, by the root sampler |
+///
+/// Callers that send a trace context get the same spans in both models: their span is the
+/// parent, the connection span a link.
 ///
 /// The RPC's context, with its span, is in the request extensions and is the current context
 /// while the service runs, so application code can add to the span and start child spans.
@@ -123,29 +165,56 @@ impl OtelHandler {
         OtelHandler { config }
     }
 
-    /// The parent of a server RPC span and its links.
-    fn server_parent(&self, cx: Context, metadata: &HeaderMap) -> (Context, Vec<Link>) {
-        let extracted = self.config.propagation.extract(&cx, metadata);
+    /// The parent of a server RPC span, the context it goes into (with what the propagator
+    /// extracted, such as baggage), and its links.
+    fn server_parent(
+        &self,
+        cx: Context,
+        conn: Option<&ConnState>,
+        metadata: &HeaderMap,
+    ) -> (Context, Context, Vec<Link>) {
+        let config = &*self.config;
+        let extracted = config.propagation.extract(&cx, metadata);
         let remote = extracted.span().span_context().clone();
-        let local = cx.span().span_context().clone();
-        if !remote.is_valid() || remote == local {
-            return (cx, Vec::new());
+        let caller = remote.is_valid() && remote != *cx.span().span_context();
+        let conn_span = conn.and_then(|c| c.span(config));
+        let conn_link = || conn_span.map(|c| Link::with_context(c.span().span_context().clone()));
+        if caller && !config.public_endpoint {
+            let links = conn_link().into_iter().collect();
+            return (extracted.clone(), extracted, links);
         }
-        if self.config.public_endpoint {
-            return (cx, vec![Link::with_context(remote)]);
+        // From here on the RPC takes nothing from the caller's context but, perhaps, a link:
+        // there was none, or a public endpoint does not trust it (nor its baggage).
+        let caller_link = caller.then(|| Link::with_context(remote));
+        if config.rpc_roots {
+            let links = caller_link.into_iter().chain(conn_link()).collect();
+            return (Context::new(), cx, links);
         }
-        let links = if local.is_valid() {
-            vec![Link::with_context(local)]
-        } else {
-            Vec::new()
+        let parent = match conn_span {
+            Some(conn_span) => conn_span.clone(),
+            // No connection span: the context the RPC came with is the parent.
+            None => cx.clone(),
         };
-        (extracted, links)
+        (parent, cx, caller_link.into_iter().collect())
     }
 
     fn end_rpc(&self, span: &SpanRef<'_>, end: &End<'_>) {
         if span.is_recording() {
             let config = &*self.config;
             let error = is_error(end.side, end.code);
+            if end.side == Side::Server && !config.methods.configured() {
+                // Only now is it known whether the server has the method.
+                let (name, _, _) = split_method(end.full_method);
+                let known = end.code != Code::Unimplemented;
+                if !known {
+                    span.update_name(attributes::UNKNOWN_METHOD_SPAN);
+                }
+                span.set_attributes(attributes::method_attributes(
+                    name,
+                    known,
+                    config.legacy_attributes,
+                ));
+            }
             span.set_attributes(
                 attributes::end_attributes(end.code, error, config.legacy_attributes).chain(
                     end.frame_error
@@ -202,24 +271,52 @@ impl OtelHandler {
             return None;
         }
         let (name, _, _) = split_method(info.full_method());
-        let (kind, (parent, links)) = match info.side() {
-            Side::Client => (SpanKind::Client, (cx, Vec::new())),
-            Side::Server => (SpanKind::Server, self.server_parent(cx, info.metadata())),
+        let side = info.side();
+        let mut attrs =
+            attributes::sampler_attributes(config.attributes.len() + config.record_metadata.len());
+        // A client's methods are the application's own. A server knows its methods now when
+        // it was given an allow-list; else only the status will tell (see `end_rpc`).
+        let known = match side {
+            Side::Client => Some(true),
+            Side::Server => config.methods.recognizes(info.full_method()),
         };
-        let mut builder = SpanBuilder::from_name(name.to_owned())
-            .with_kind(kind)
-            .with_attributes(attributes::sampler_attributes(
+        if let Some(known) = known {
+            attrs.extend(attributes::method_attributes(
                 name,
-                config.attributes.len() + config.record_metadata.len(),
+                known,
+                config.legacy_attributes,
             ));
+        }
+        let span_name: Cow<'static, str> = match known {
+            Some(false) => Cow::Borrowed(attributes::UNKNOWN_METHOD_SPAN),
+            _ => Cow::Owned(name.to_owned()),
+        };
+        let conn = cx.get::<ConnState>();
+        match (side, conn) {
+            (Side::Client, _) => semconv::push_server(&mut attrs, info.authority()),
+            (Side::Server, Some(conn)) => conn.push_server(info.authority(), &mut attrs),
+            (Side::Server, None) => {
+                attrs.extend(attributes::server_of(info.authority(), info.local_addr()));
+            }
+        }
+        let peer = conn.and_then(|c| c.peer.as_ref());
+        let (kind, (parent, into, links)) = match side {
+            Side::Client => (SpanKind::Client, (cx.clone(), cx.clone(), Vec::new())),
+            Side::Server => (
+                SpanKind::Server,
+                self.server_parent(cx.clone(), conn, info.metadata()),
+            ),
+        };
+        let mut builder = SpanBuilder::from_name(span_name)
+            .with_kind(kind)
+            .with_attributes(attrs);
         if !links.is_empty() {
             builder = builder.with_links(links);
         }
-        let peer = parent.get::<ConnState>().and_then(|c| c.peer.as_ref());
-        let rpc_span = Some(config.max_message_events);
+        let events = config.message_events.then_some(config.max_message_events);
         let cx = config
             .tracer()
-            .start(builder, &parent, &parent, rpc_span, || {
+            .start(builder, &parent, &into, Some(events), || {
                 attributes::rpc_attributes(
                     info,
                     config.legacy_attributes,
@@ -233,15 +330,6 @@ impl OtelHandler {
         }
         Some(cx)
     }
-}
-
-/// What a connection's context holds for this handler.
-#[derive(Debug)]
-struct ConnState {
-    /// The context's span is a connection span this handler started.
-    span: bool,
-    /// The peer's address as an attribute value, for the spans of the connection's RPCs.
-    peer: Option<PeerAddress>,
 }
 
 impl StatsHandler for OtelHandler {
@@ -263,23 +351,23 @@ impl StatsHandler for OtelHandler {
         match stats {
             RpcStats::End(end) => self.end_rpc(&span, end),
             RpcStats::InPayload(p) | RpcStats::OutPayload(p) => {
-                if !self.config.message_events {
-                    return;
-                }
+                let config = &*self.config;
                 let name = match stats {
                     RpcStats::InPayload(_) => semconv::INBOUND_MESSAGE,
                     _ => semconv::OUTBOUND_MESSAGE,
                 };
-                // The span keeps at most `max_message_events` of them and counts the rest. A
-                // message past the cap in its own direction is past the span's too: it goes
-                // without attributes, to be counted (long streams build nothing per message).
-                let attributes = if p.seq >= self.config.max_message_events as u64 {
-                    Vec::new()
-                } else if span.is_recording() {
-                    events::message(p)
-                } else {
-                    return;
-                };
+                // The span counts every message and keeps at most `max_message_events` of
+                // them (none with message events off). A message the span will not keep goes
+                // without attributes, only to be counted (long streams build nothing per
+                // message): one past the cap in its own direction is past the span's too.
+                let attributes =
+                    if !config.message_events || p.seq >= config.max_message_events as u64 {
+                        Vec::new()
+                    } else if span.is_recording() {
+                        events::message(p)
+                    } else {
+                        return;
+                    };
                 span.add_event_with_timestamp(name, p.time, attributes);
             }
             _ if !span.is_recording() => {}
@@ -288,34 +376,23 @@ impl StatsHandler for OtelHandler {
     }
 
     fn wants_payloads(&self, cx: &Context) -> bool {
-        // Message events go on recording spans only.
-        self.config.message_events && cx.span().is_recording()
+        // Recording spans count their messages, with or without message events.
+        cx.span().is_recording()
     }
 
     fn tag_conn(&self, cx: Context, info: &ConnTagInfo) -> Context {
-        let peer = info.remote_addr.map(PeerAddress::new);
-        if !self.config.connection_spans {
-            return cx.with_value(ConnState { span: false, peer });
-        }
-        let builder = SpanBuilder::from_name(CONNECTION_SPAN).with_kind(SpanKind::Internal);
-        // A root: a connection serves many traces and belongs to none.
-        let cx = self
-            .config
-            .tracer()
-            .start(builder, &Context::new(), &cx, None, || {
-                attributes::conn_attributes(info, peer.as_ref())
-            });
-        cx.with_value(ConnState { span: true, peer })
+        cx.with_value(ConnState::new(&self.config, info))
     }
 
     fn handle_conn(&self, cx: &Context, stats: &ConnStats) {
         let ConnStats::End(end) = stats else {
             return;
         };
-        if !cx.get::<ConnState>().is_some_and(|c| c.span) {
+        // A connection span no RPC needed was never made: nothing to end.
+        let Some(conn) = cx.get::<ConnState>().and_then(ConnState::started) else {
             return;
-        }
-        let span = cx.span();
+        };
+        let span = conn.span();
         if span.is_recording() {
             span.set_attributes([
                 KeyValue::new(attributes::BYTES_READ, end.bytes_read as i64),

@@ -3,7 +3,8 @@
 //!
 //! One concern per file: the handler (`handler.rs`), its options (`builder.rs`), the
 //! attributes after the semantic conventions (`attributes.rs`), the span events
-//! (`events.rs`), the RPC span with its message-event cap (`span.rs`), propagation through gRPC metadata
+//! (`events.rs`), the RPC span with its message-event cap and counts (`span.rs`), the
+//! connection span made when an RPC first needs it (`connection.rs`), propagation through gRPC metadata
 //! (`propagation.rs`), the tracer spans are made with (`tracer.rs`), ready filters (`filters.rs`) and, with the `otlp` feature, the
 //! one-call OTLP setup (`setup.rs`) with its accounting of lost spans (`accounting.rs`).
 
@@ -11,6 +12,7 @@
 mod accounting;
 mod attributes;
 mod builder;
+mod connection;
 mod events;
 pub mod filters;
 mod handler;

@@ -1,6 +1,6 @@
 //! The RPC span as it sits in the RPC's context: the tracer's span with the per-RPC state of
-//! the handler folded in (the message-event cap), so that the handler keeps no context value
-//! of its own and looks nothing up per event.
+//! the handler folded in (the message-event cap, the message counts), so that the handler
+//! keeps no context value of its own and looks nothing up per event.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -8,25 +8,33 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span, SpanContext, Status};
 
-use super::attributes::DROPPED_MESSAGE_EVENTS;
+use super::attributes::{DROPPED_MESSAGE_EVENTS, MESSAGES_RECEIVED, MESSAGES_SENT};
 use crate::semconv::{INBOUND_MESSAGE, OUTBOUND_MESSAGE};
+
+/// How many message events an RPC span keeps: `Some(max)`, or `None` when message events are
+/// off and messages are only counted.
+pub(super) type MessageEventCap = Option<usize>;
 
 /// An RPC span: `inner`, with at most `max_messages` message events (`Inbound message`,
 /// `Outbound message`, whoever adds them); the number left out becomes the
-/// `otel_stats.message_events.dropped` attribute when the span ends.
+/// `otel_stats.message_events.dropped` attribute when the span ends. Every message is counted,
+/// kept or not, and the counts per direction (`otel_stats.messages.sent` and
+/// `otel_stats.messages.received`) are attributes of the ended span.
 #[derive(Debug)]
 pub(super) struct RpcSpan<S> {
     inner: S,
-    max_messages: usize,
-    messages: usize,
+    max_messages: MessageEventCap,
+    sent: usize,
+    received: usize,
 }
 
 impl<S: Span> RpcSpan<S> {
-    pub(super) fn new(inner: S, max_messages: usize) -> Self {
+    pub(super) fn new(inner: S, max_messages: MessageEventCap) -> Self {
         RpcSpan {
             inner,
             max_messages,
-            messages: 0,
+            sent: 0,
+            received: 0,
         }
     }
 }
@@ -41,11 +49,21 @@ impl<S: Span> Span for RpcSpan<S> {
         T: Into<Cow<'static, str>>,
     {
         let name = name.into();
-        if matches!(&*name, INBOUND_MESSAGE | OUTBOUND_MESSAGE) {
-            self.messages += 1;
-            if self.messages > self.max_messages {
+        let count = match &*name {
+            INBOUND_MESSAGE => &mut self.received,
+            OUTBOUND_MESSAGE => &mut self.sent,
+            _ => {
+                self.inner
+                    .add_event_with_timestamp(name, timestamp, attributes);
                 return;
             }
+        };
+        *count += 1;
+        if self
+            .max_messages
+            .is_none_or(|max| self.sent + self.received > max)
+        {
+            return;
         }
         self.inner
             .add_event_with_timestamp(name, timestamp, attributes);
@@ -79,10 +97,19 @@ impl<S: Span> Span for RpcSpan<S> {
     }
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
-        let dropped = self.messages.saturating_sub(self.max_messages);
-        if dropped > 0 && self.inner.is_recording() {
-            self.inner
-                .set_attribute(KeyValue::new(DROPPED_MESSAGE_EVENTS, dropped as i64));
+        if self.inner.is_recording() {
+            let messages = self.sent + self.received;
+            let dropped = self
+                .max_messages
+                .map_or(0, |max| messages.saturating_sub(max));
+            if dropped > 0 {
+                self.inner
+                    .set_attribute(KeyValue::new(DROPPED_MESSAGE_EVENTS, dropped as i64));
+            }
+            self.inner.set_attributes([
+                KeyValue::new(MESSAGES_SENT, self.sent as i64),
+                KeyValue::new(MESSAGES_RECEIVED, self.received as i64),
+            ]);
         }
         self.inner.end_with_timestamp(timestamp);
     }
@@ -95,8 +122,13 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn message_events_beyond_the_cap_are_counted_not_kept() {
+    /// An RPC span with `cap`, exported to the returned exporter when it ends.
+    fn recorded(
+        cap: MessageEventCap,
+    ) -> (
+        InMemorySpanExporter,
+        RpcSpan<opentelemetry_sdk::trace::Span>,
+    ) {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(exporter.clone())
@@ -104,7 +136,12 @@ mod tests {
         let inner = provider
             .tracer("t")
             .build_with_context(SpanBuilder::from_name("s"), &Default::default());
-        let mut span = RpcSpan::new(inner, 2);
+        (exporter, RpcSpan::new(inner, cap))
+    }
+
+    #[test]
+    fn message_events_beyond_the_cap_are_counted_not_kept() {
+        let (exporter, mut span) = recorded(Some(2));
         let now = SystemTime::now();
         for name in [
             INBOUND_MESSAGE,
@@ -119,10 +156,29 @@ mod tests {
         let spans = exporter.get_finished_spans().unwrap();
         let names: Vec<_> = spans[0].events.iter().map(|e| e.name.as_ref()).collect();
         assert_eq!(names, [INBOUND_MESSAGE, "app event", OUTBOUND_MESSAGE]);
-        assert!(
-            spans[0]
-                .attributes
-                .contains(&KeyValue::new(DROPPED_MESSAGE_EVENTS, 2))
+        let attributes = &spans[0].attributes;
+        assert!(attributes.contains(&KeyValue::new(DROPPED_MESSAGE_EVENTS, 2)));
+        assert!(attributes.contains(&KeyValue::new(MESSAGES_SENT, 2)));
+        assert!(attributes.contains(&KeyValue::new(MESSAGES_RECEIVED, 2)));
+    }
+
+    #[test]
+    fn without_message_events_messages_are_only_counted() {
+        let (exporter, mut span) = recorded(None);
+        let now = SystemTime::now();
+        for name in [OUTBOUND_MESSAGE, INBOUND_MESSAGE, INBOUND_MESSAGE] {
+            span.add_event_with_timestamp(name, now, Vec::new());
+        }
+        span.end();
+        let spans = exporter.get_finished_spans().unwrap();
+        assert!(spans[0].events.is_empty());
+        assert_eq!(
+            spans[0].attributes,
+            [
+                KeyValue::new(MESSAGES_SENT, 1),
+                KeyValue::new(MESSAGES_RECEIVED, 2)
+            ],
+            "counted, nothing dropped"
         );
     }
 }

@@ -9,7 +9,7 @@ use opentelemetry::trace::{Span, SpanBuilder, TraceContextExt, Tracer, TracerPro
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
-use super::span::RpcSpan;
+use super::span::{MessageEventCap, RpcSpan};
 use crate::semconv::scope;
 
 /// A tracer of this crate's instrumentation scope.
@@ -37,13 +37,13 @@ impl SpanTracer {
     /// Starts the span `builder` describes, a child of `parent`'s span, and returns `into` with
     /// it as the current span. A recording span first gets the
     /// attributes `more` gives (while the span is still owned here, no lock is taken for them).
-    /// With `rpc: Some(max_message_events)` the span is an [`RpcSpan`].
+    /// With `rpc: Some(cap)` the span is an [`RpcSpan`] keeping at most `cap` message events.
     pub(super) fn start<I>(
         &self,
         builder: SpanBuilder,
         parent: &Context,
         into: &Context,
-        rpc: Option<usize>,
+        rpc: Option<MessageEventCap>,
         more: impl FnOnce() -> I,
     ) -> Context
     where
@@ -61,7 +61,7 @@ impl SpanTracer {
 fn with_span<S, I>(
     mut span: S,
     into: &Context,
-    rpc: Option<usize>,
+    rpc: Option<MessageEventCap>,
     more: impl FnOnce() -> I,
 ) -> Context
 where
@@ -148,7 +148,7 @@ mod tests {
             SpanBuilder::from_name("s"),
             &parent,
             &parent,
-            Some(10),
+            Some(Some(10)),
             || -> [KeyValue; 0] { panic!("not recording") },
         );
         let span = cx.span();

@@ -69,7 +69,8 @@ where
             local_addr,
             timeout: grpc.timeout(),
         };
-        let mut tag = RpcTagInfo::server(info.path.path(), &parts.headers, remote_addr, local_addr);
+        let mut tag = RpcTagInfo::server(info.path.path(), &parts.headers, remote_addr, local_addr)
+            .with_authority(parts.uri.authority().map(|a| a.as_str()));
         let cx = handler::tag_rpc(&*self.handler, parent, &mut tag);
         let rpc = Arc::new(RpcState::new(Arc::clone(&self.handler), cx, info));
         // The request headers came with the RPC: their time is its begin time.

@@ -6,18 +6,23 @@
 //! ask for every code.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use opentelemetry::trace::{SpanId, SpanKind};
+use opentelemetry::trace::{Link, SpanId, SpanKind, TraceId};
 use opentelemetry::{KeyValue, Value};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample,
+    SpanData,
+};
 use otel_stats::{
     ClientStatsLayer, OtelHandler, OtelHandlerBuilder, ServerStatsLayer, StatsChannel, StatsHandler,
 };
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tonic::client::Grpc;
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Endpoint, Server, server::TcpIncoming};
 use tonic::{Code, Request, Status};
@@ -84,6 +89,62 @@ impl Spans {
             of_kind(s, &kind).len() >= n
         })
         .await
+    }
+}
+
+/// What a sampler was shown for one span: its name, kind and attributes, before the span
+/// existed.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub name: String,
+    pub kind: SpanKind,
+    pub attributes: Vec<KeyValue>,
+}
+
+/// A sampler that samples everything and remembers what it was shown.
+#[derive(Debug, Clone, Default)]
+pub struct SamplerProbe(pub Arc<Mutex<Vec<Shown>>>);
+
+impl ShouldSample for SamplerProbe {
+    fn should_sample(
+        &self,
+        _parent: Option<&opentelemetry::Context>,
+        _trace_id: TraceId,
+        name: &str,
+        kind: &SpanKind,
+        attributes: &[KeyValue],
+        _links: &[Link],
+    ) -> SamplingResult {
+        self.0.lock().unwrap().push(Shown {
+            name: name.to_owned(),
+            kind: kind.clone(),
+            attributes: attributes.to_vec(),
+        });
+        SamplingResult {
+            decision: SamplingDecision::RecordAndSample,
+            attributes: Vec::new(),
+            trace_state: Default::default(),
+        }
+    }
+}
+
+impl SamplerProbe {
+    /// What the sampler was shown for the spans of `kind`.
+    pub fn shown(&self, kind: SpanKind) -> Vec<Shown> {
+        let shown = self.0.lock().unwrap();
+        shown.iter().filter(|s| s.kind == kind).cloned().collect()
+    }
+}
+
+impl Spans {
+    /// Spans captured in memory, each first shown to `probe`.
+    pub fn sampled_by(probe: &SamplerProbe) -> Spans {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(probe.clone())
+            .with_simple_exporter(exporter.clone())
+            .build();
+        Spans { exporter, provider }
     }
 }
 
@@ -216,10 +277,41 @@ impl TestServer {
         EchoClient::new(channel)
     }
 
+    /// A `tonic::client::Grpc` client on a new connection, not a generated stub: it calls
+    /// whatever path it is given (see [`call`]).
+    pub async fn raw_client<H: StatsHandler>(&self, handler: H) -> RawGrpc<H> {
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr)).unwrap();
+        let channel = ClientStatsLayer::new(handler)
+            .connect(endpoint)
+            .await
+            .unwrap();
+        Grpc::new(channel)
+    }
+
     /// Stops the server gracefully (closing its connections) and waits until it has.
     pub async fn stop(self) {
         self.serving.stop().await;
     }
+}
+
+/// A client that calls any path, made by [`TestServer::raw_client`].
+pub type RawGrpc<H> = Grpc<StatsChannel<H>>;
+
+/// Calls `path` (`/package.Service/Method`, made up or not) with an echo request.
+pub async fn call<H: StatsHandler>(
+    client: &mut RawGrpc<H>,
+    path: &str,
+) -> Result<super::EchoResponse, Status> {
+    client.ready().await.unwrap();
+    let path = PathAndQuery::try_from(path).unwrap();
+    client
+        .unary::<super::EchoRequest, super::EchoResponse, _>(
+            Request::new(super::req("hi")),
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// A request that asks the server to fail with `code`.
