@@ -5,7 +5,7 @@ use opentelemetry::metrics::{Meter, MeterProvider};
 
 use super::handler::MetricsHandler;
 use super::instruments::Instruments;
-use super::methods::Methods;
+use crate::semconv::Methods;
 use crate::semconv::scope;
 
 /// Builds a [`MetricsHandler`], in the style of [`OtelHandlerBuilder`](crate::OtelHandlerBuilder):

@@ -6,11 +6,11 @@ use opentelemetry::Context;
 
 use super::builder::MetricsHandlerBuilder;
 use super::instruments::{Instruments, SideInstruments};
-use super::methods::Methods;
 use super::series::{EndAttributes, Parts, Series, SeriesCache, Uncached, server_other};
 use super::state::{ConnMetrics, RpcMetrics, RpcSeries};
 use crate::event::{ConnEnd, ConnStats, ConnTagInfo, End, RpcStats, RpcTagInfo, Side};
 use crate::handler::StatsHandler;
+use crate::semconv::Methods;
 
 /// A [`StatsHandler`] that records OpenTelemetry metrics for every RPC and connection,
 /// sampled or not.

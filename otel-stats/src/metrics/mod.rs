@@ -21,7 +21,6 @@
 mod builder;
 mod handler;
 mod instruments;
-pub(crate) mod methods;
 pub mod names;
 mod series;
 mod state;

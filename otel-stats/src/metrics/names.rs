@@ -70,6 +70,6 @@ pub const CLIENT_CONNECTION_BYTES_WRITTEN: &str = "otel_stats.client.connection.
 
 /// The semantic conventions' `rpc.method` of a method that is not known: not in the
 /// allow-list, refused by the filter, or (without either) answered `UNIMPLEMENTED` by a server.
-pub const OTHER_METHOD: &str = "_OTHER";
+pub const OTHER_METHOD: &str = crate::semconv::OTHER_METHOD;
 /// gRFC A66's `grpc.method` of a method that is not known.
-pub const A66_OTHER_METHOD: &str = "other";
+pub const A66_OTHER_METHOD: &str = crate::semconv::A66_OTHER_METHOD;

@@ -19,8 +19,8 @@ use opentelemetry_semantic_conventions::attribute::{
 };
 use tonic::Code;
 
-use super::methods::Method;
 use crate::event::Side;
+use crate::semconv::Method;
 use crate::semconv::{GRPC, code_name, is_error, push_server};
 
 /// gRFC A66's attribute names.
@@ -252,7 +252,7 @@ pub(super) fn server_other(a66: bool) -> Arc<Series> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::methods::Methods;
+    use crate::semconv::Methods;
 
     const ECHO: &str = "/grpc.examples.echo.Echo/UnaryEcho";
 

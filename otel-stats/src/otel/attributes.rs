@@ -22,8 +22,7 @@ use opentelemetry_semantic_conventions::attribute::{
 use tonic::Code;
 
 use crate::event::{ConnTagInfo, RpcTagInfo, Side};
-use crate::metrics::names::OTHER_METHOD;
-use crate::semconv::{GRPC, code_name, split_method};
+use crate::semconv::{GRPC, OTHER_METHOD, code_name, split_method};
 
 /// The environment variable the OpenTelemetry SDKs read to choose attribute names.
 pub(super) const STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";

@@ -13,7 +13,7 @@ use super::handler::OtelHandler;
 use super::propagation::Propagation;
 use super::tracer::SpanTracer;
 use crate::event::RpcTagInfo;
-use crate::metrics::methods::Methods;
+use crate::semconv::Methods;
 use crate::semconv::scope;
 
 /// Decides, before any span is made, whether an RPC is traced.

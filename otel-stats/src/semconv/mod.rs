@@ -3,12 +3,14 @@
 //! are errors on each side, the names of spans and span events, and the instrumentation
 //! scope.
 //!
-//! This module sits below the handlers: `otel/`, `metrics/` and `log/` each use it, and none of them imports another. Keeping a name in
+//! This module sits below the handlers: `otel/`, `metrics/` and `log/` each use it, and none
+//! of them imports another. Keeping a name (and which methods are known, `methods.rs`) in
 //! one place is what makes a span, a metric and a log line of the same RPC agree.
 
 mod code;
 mod events;
 mod method;
+mod methods;
 
 pub(crate) use code::{code_name, is_error};
 pub(crate) use events::{
@@ -16,6 +18,7 @@ pub(crate) use events::{
     OUTBOUND_TRAILERS,
 };
 pub(crate) use method::split_method;
+pub(crate) use methods::{Method, Methods};
 
 use http::uri::Authority;
 use opentelemetry::{InstrumentationScope, KeyValue};
@@ -23,6 +26,12 @@ use opentelemetry_semantic_conventions::attribute::{SERVER_ADDRESS, SERVER_PORT}
 
 /// `rpc.system.name` (and `rpc.system`) of every RPC span and metric.
 pub(crate) const GRPC: &str = "grpc";
+
+/// The semantic conventions' `rpc.method` of a method that is not known (span attribute and
+/// metric attribute alike).
+pub(crate) const OTHER_METHOD: &str = "_OTHER";
+/// gRFC A66's `grpc.method` of a method that is not known.
+pub(crate) const A66_OTHER_METHOD: &str = "other";
 
 /// The name of the span of a connection.
 pub(crate) const CONNECTION_SPAN: &str = "grpc.connection";

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use opentelemetry::Value;
 use tonic::Code;
 
-use super::names::{A66_OTHER_METHOD, OTHER_METHOD};
+use super::{A66_OTHER_METHOD, OTHER_METHOD, split_method};
 use crate::event::Side;
-use crate::semconv::split_method;
 
 /// Decides, from the full method `/package.Service/Method`, whether a method is known.
 pub(crate) type MethodFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
@@ -26,7 +25,7 @@ pub(crate) struct Methods {
 
 /// The method of one RPC, as its measurements name it.
 #[derive(Debug, Clone)]
-pub(super) struct Method {
+pub(crate) struct Method {
     /// `package.Service/Method`, or `None` when the method is not known.
     name: Option<Arc<str>>,
     /// Known only because nothing was configured: a server that answers `UNIMPLEMENTED`
@@ -73,7 +72,7 @@ impl Methods {
     /// With an allow-list or a filter, a method is known when it is listed or the filter
     /// accepts it. Without either, every method is known, except that a server RPC answered
     /// `UNIMPLEMENTED` is recorded as unknown at its end (see [`Method::at_end`]).
-    pub(super) fn classify(&self, full_method: &str, side: Side) -> Method {
+    pub(crate) fn classify(&self, full_method: &str, side: Side) -> Method {
         let (name, _, _) = split_method(full_method);
         if !self.configured() {
             return Method {
@@ -98,7 +97,7 @@ impl Methods {
 
 impl Method {
     /// An unknown method: `_OTHER` / `other`.
-    pub(super) fn unknown() -> Method {
+    pub(crate) fn unknown() -> Method {
         Method {
             name: None,
             provisional: false,
@@ -106,12 +105,12 @@ impl Method {
     }
 
     /// Whether the method keeps its own name (for now, if provisional).
-    pub(super) fn is_known(&self) -> bool {
+    pub(crate) fn is_known(&self) -> bool {
         self.name.is_some()
     }
 
     /// The method as named once the RPC ended with `code`.
-    pub(super) fn at_end(&self, code: Code) -> Method {
+    pub(crate) fn at_end(&self, code: Code) -> Method {
         if self.provisional && code == Code::Unimplemented {
             Method::unknown()
         } else {
@@ -120,12 +119,12 @@ impl Method {
     }
 
     /// `rpc.method`: the name, or `_OTHER`.
-    pub(super) fn semconv(&self) -> Value {
+    pub(crate) fn semconv(&self) -> Value {
         self.value(OTHER_METHOD)
     }
 
     /// `grpc.method`: the name, or `other`.
-    pub(super) fn a66(&self) -> Value {
+    pub(crate) fn a66(&self) -> Value {
         self.value(A66_OTHER_METHOD)
     }
 
