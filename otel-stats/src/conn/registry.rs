@@ -72,3 +72,54 @@ pub(crate) fn context_of(remote: SocketAddr, local: SocketAddr) -> Option<Contex
     let open = shard(&key).read().unwrap_or_else(|e| e.into_inner());
     open.get(&key).map(|info| info.context().clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use opentelemetry::KeyValue;
+    use opentelemetry::baggage::BaggageExt;
+
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+    }
+
+    /// A connection from `remote_port` to port 1, its context marked with `name`.
+    fn conn(remote_port: u16, name: &'static str) -> ConnInfo {
+        let cx = Context::new().with_baggage([KeyValue::new("conn", name)]);
+        ConnInfo::new(cx, Some(addr(remote_port)), Some(addr(1)))
+    }
+
+    fn name_of(remote_port: u16) -> Option<String> {
+        context_of(addr(remote_port), addr(1))
+            .and_then(|cx| cx.baggage().get("conn").map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn a_connection_is_found_while_open_and_gone_after() {
+        let open = Registration::open(&conn(40001, "a"));
+        assert_eq!(name_of(40001).as_deref(), Some("a"));
+        assert_eq!(name_of(40002), None, "another peer");
+        drop(open);
+        assert_eq!(name_of(40001), None);
+    }
+
+    #[test]
+    fn the_old_connection_closing_late_leaves_the_new_one_with_its_addresses() {
+        let old = Registration::open(&conn(40003, "old"));
+        let new = Registration::open(&conn(40003, "new"));
+        drop(old);
+        assert_eq!(name_of(40003).as_deref(), Some("new"));
+        drop(new);
+        assert_eq!(name_of(40003), None);
+    }
+
+    #[test]
+    fn a_connection_without_both_addresses_stays_out() {
+        let info = ConnInfo::new(Context::new(), Some(addr(40004)), None);
+        let _open = Registration::open(&info);
+        assert_eq!(context_of(addr(40004), addr(1)).map(|_| ()), None);
+    }
+}
