@@ -28,13 +28,63 @@ pub fn otlp_configured() -> bool {
 }
 
 /// Installs OTLP export (from the `OTEL_*` variables) when an endpoint is configured.
-pub fn otlp_from_env(service_name: &str) -> Result<Option<OtelGuard>, String> {
+pub fn otlp_from_env(service_name: &str) -> Result<Option<Export>, String> {
     if !otlp_configured() {
         return Ok(None);
     }
     otel_stats::init_otlp(service_name)
-        .map(Some)
+        .map(|guard| Some(Export::new(guard)))
         .map_err(|e| format!("cannot set up OTLP export: {e}"))
+}
+
+/// How often the demo tells about spans lost while it runs.
+const LOSS_REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// The OTLP pipeline of a demo binary, and its loss report: the library reports losses only
+/// through `ExportStats` (and `tracing`), so the binary prints them, on stderr, at most every
+/// [`LOSS_REPORT_EVERY`] and once more at shutdown.
+#[derive(Debug)]
+pub struct Export {
+    guard: Arc<OtelGuard>,
+    reporter: tokio::task::JoinHandle<()>,
+}
+
+impl Export {
+    fn new(guard: OtelGuard) -> Export {
+        let guard = Arc::new(guard);
+        let watched = Arc::downgrade(&guard);
+        let reporter = tokio::spawn(async move {
+            let mut reported = 0;
+            loop {
+                tokio::time::sleep(LOSS_REPORT_EVERY).await;
+                let Some(stats) = watched.upgrade().map(|g| g.export_stats()) else {
+                    return;
+                };
+                if stats.failed > reported {
+                    eprintln!("otel-stats demo: spans are being lost ({stats})");
+                    reported = stats.failed;
+                }
+            }
+        });
+        Export { guard, reporter }
+    }
+
+    /// Exports what is queued, shuts the pipeline down, and reports on stderr what was lost.
+    pub fn shutdown(self) -> OTelSdkResult {
+        self.reporter.abort();
+        match Arc::try_unwrap(self.guard) {
+            Ok(guard) => {
+                let result = guard.tracer_provider().force_flush();
+                let stats = guard.export_stats();
+                if stats.failed + stats.dropped() > 0 {
+                    eprintln!("otel-stats demo: spans lost by the OTLP pipeline: {stats}");
+                }
+                result.and(guard.shutdown())
+            }
+            // The reporter holds it for a moment: dropping it last shuts it down.
+            Err(_) => Ok(()),
+        }
+    }
 }
 
 /// The handlers the options ask for: `OtelHandler` (with `provider`, else the global one) and

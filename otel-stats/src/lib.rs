@@ -140,7 +140,7 @@ pub use handler::{NoopHandler, StatsHandler};
 pub use log::{LogFormat, LogHandler};
 pub use metrics::{MetricsHandler, MetricsHandlerBuilder};
 #[cfg(feature = "otlp")]
-pub use otel::{ExportStats, OtelGuard, init_otlp};
+pub use otel::{ExportStats, OtelGuard, init_otlp, init_otlp_with};
 pub use otel::{OtelHandler, OtelHandlerBuilder, filters};
 pub use rpc::{ResponseFuture, StatsBody};
 pub use server::{ServerStatsLayer, ServerStatsService};

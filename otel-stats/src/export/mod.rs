@@ -2,21 +2,40 @@
 //! and honoured by every exporter [`init_otlp`](crate::init_otlp) can install.
 //!
 //! - `config.rs`: what to export, where and how (protocol, endpoint, headers, timeout,
-//!   compression, TLS), per signal, resolved the way the OpenTelemetry SDKs resolve it.
+//!   compression, TLS), per signal, and the setters to build it in code.
+//! - `env.rs`: [`OtlpConfig::from_env`], the variables resolved the way the OpenTelemetry
+//!   SDKs resolve them; anything not supported is a [`ConfigError`] at start.
+//! - `tls.rs`: rustls (ring) client configurations from [`TlsSettings`], for our connector
+//!   and for tonic.
+//! - `client.rs`: the HTTPS connector every exporter shares, and the HTTP client of the
+//!   standard OTLP/HTTP exporter.
+//! - `error.rs`: [`ConfigError`] and [`OtlpError`].
 //! - `exporter.rs`: [`DirectSpanExporter`], which encodes each batch of spans once into
 //!   request bytes and hands them to its own sending thread.
 //! - `transport/`: one request on the wire, OTLP/gRPC or OTLP/HTTP, and the collector's
 //!   answer; `retry.rs`: which failures are retried, and when.
 
+mod client;
 mod config;
 // TEMPORARY: replaced by `encode` (branch `encode`) at the merge.
 mod encode_standin;
+mod env;
+mod error;
 mod exporter;
 mod retry;
+mod tls;
 mod transport;
 
-pub use config::{Compression, OtlpConfig, Protocol, SignalConfig, TlsSettings};
+#[allow(unused_imports)] // the direct span exporter connects through these too
+pub(crate) use client::{HttpsConnector, OtlpHttpClient, https_connector, runtime};
+pub use config::{
+    Compression, OtlpConfig, Propagator, Protocol, SignalConfig, SpanExporterKind, TlsSettings,
+};
+pub use error::{ConfigError, OtlpError};
 #[allow(unused_imports)] // `init_otlp` reports through it once it installs the exporter
 pub(crate) use exporter::ExportTally;
-pub use exporter::{DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportStats, DirectSpanExporter};
+pub use exporter::{
+    DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportCounters, DirectExportStats, DirectSpanExporter,
+};
+pub(crate) use tls::tonic_config;
 pub use transport::BuildError;

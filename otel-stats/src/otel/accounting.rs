@@ -1,6 +1,8 @@
 //! Where the spans of [`init_otlp`](crate::init_otlp)'s pipeline went: ended, exported,
-//! failed to export, or dropped by the batch queue; and a warning on stderr when spans are
-//! lost, at most one line every [`REPORT_EVERY`], never one per span.
+//! failed to export, or dropped by the batch queue; and a `tracing` warning (target
+//! `otel_stats::export`) when spans are lost, at most one every [`REPORT_EVERY`], never one
+//! per span. The library prints nothing: the program's subscriber, or its own look at
+//! [`ExportStats`], decides what the user sees.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,7 +83,7 @@ impl Counters {
         }
     }
 
-    /// Writes `what` and the figures to stderr, unless a warning went out less than
+    /// Emits `what` and the figures as a warning, unless one went out less than
     /// [`REPORT_EVERY`] ago.
     fn warn(&self, what: fmt::Arguments<'_>) {
         let Ok(mut last) = self.last_warning.try_lock() else {
@@ -92,9 +94,10 @@ impl Counters {
             return;
         }
         *last = Some(now);
-        eprintln!(
-            "otel-stats: {what} ({}; at most one such line every {REPORT_EVERY:?})",
-            self.stats()
+        let stats = self.stats();
+        report(
+            stats,
+            format_args!("{what} ({stats}; at most one such warning every {REPORT_EVERY:?})"),
         );
     }
 
@@ -102,7 +105,10 @@ impl Counters {
     pub(super) fn final_report(&self) {
         let stats = self.stats();
         if stats.failed + stats.dropped() > 0 {
-            eprintln!("otel-stats: spans lost by the OTLP pipeline: {stats}");
+            report(
+                stats,
+                format_args!("spans lost by the OTLP pipeline: {stats}"),
+            );
         }
     }
 }
@@ -121,6 +127,18 @@ impl crate::export::ExportTally for Counters {
     fn dropped(&self, _spans: u64, error: &dyn fmt::Display) {
         self.warn(format_args!("{error}"));
     }
+}
+
+/// A warning about lost spans, with the figures as fields for structured subscribers.
+fn report(stats: ExportStats, message: fmt::Arguments<'_>) {
+    tracing::warn!(
+        target: "otel_stats::export",
+        ended = stats.ended,
+        exported = stats.exported,
+        failed = stats.failed,
+        dropped = stats.dropped(),
+        "{message}"
+    );
 }
 
 /// Counts the sampled spans that end, in front of the batch processor.

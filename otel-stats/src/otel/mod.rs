@@ -26,4 +26,4 @@ pub use accounting::ExportStats;
 pub use builder::OtelHandlerBuilder;
 pub use handler::OtelHandler;
 #[cfg(feature = "otlp")]
-pub use setup::{OtelGuard, init_otlp};
+pub use setup::{OtelGuard, init_otlp, init_otlp_with};

@@ -1,38 +1,60 @@
-//! [`init_otlp`]: the one-call setup for the common case, OTLP/gRPC span and metric exporters
-//! configured from the `OTEL_*` environment variables.
+//! [`init_otlp`]: the one-call setup for the common case, OTLP span and metric exporters
+//! configured from the `OTEL_*` environment variables ([`OtlpConfig::from_env`]), and
+//! [`init_otlp_with`] for a configuration built or adjusted in code.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use opentelemetry::global;
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry_otlp::{ExporterBuildError, MetricExporter, SpanExporter};
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{
+    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+};
+use opentelemetry_otlp::tonic_types::metadata::MetadataMap;
+use opentelemetry_otlp::{
+    MetricExporter, SpanExporter as OtlpSpanExporter, WithExportConfig, WithHttpConfig,
+    WithTonicConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchConfig, BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfig, BatchSpanProcessor, SdkTracerProvider, SpanExporter, TracerProviderBuilder,
+};
 
 use super::accounting::{Counters, CountingExporter, CountingProcessor, ExportStats};
+use crate::export::{
+    Compression, OtlpConfig, OtlpError, OtlpHttpClient, Propagator, Protocol, SignalConfig,
+    SpanExporterKind, tonic_config,
+};
 
-/// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP/gRPC, and
-/// returns a guard that flushes it.
+/// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP as the
+/// `OTEL_*` variables say, and returns a guard that flushes it: [`init_otlp_with`] with
+/// [`OtlpConfig::from_env`].
 ///
-/// - The exporters read the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (default
-///   `http://localhost:4317`), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
-///   `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, `..._HEADERS`, `..._TIMEOUT`, `..._COMPRESSION`.
+/// - The exporters honour the standard variables (the table is on
+///   [`OtlpConfig::from_lookup`]): OTLP/gRPC (the default, `http://localhost:4317`) or
+///   OTLP/HTTP with protobuf (`OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`), `https`
+///   endpoints (the webpki and system roots, or `OTEL_EXPORTER_OTLP_CERTIFICATE`; client
+///   certificates), headers, timeouts, gzip. A variable this crate cannot honour is an error
+///   here, at start.
+/// - `OTEL_SDK_DISABLED=true` installs nothing and returns a guard that exports nothing;
+///   `OTEL_TRACES_EXPORTER=none` / `OTEL_METRICS_EXPORTER=none` turn one signal off.
 /// - Spans go through the SDK's batch processor (`OTEL_BSP_*`): ending a span only queues
 ///   it, and a full queue drops spans rather than wait, so exporting never blocks an RPC.
+///   What is lost is counted ([`OtelGuard::export_stats`]) and reported as `tracing`
+///   warnings (target `otel_stats::export`), never printed by the library.
 /// - Metrics (from [`MetricsHandler`](crate::MetricsHandler)s) are aggregated in memory and
 ///   exported by the SDK's periodic reader every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds
-///   (60 000 by default), with cumulative temporality. `OTEL_METRICS_EXPORTER=none` turns
-///   their export off.
+///   (60 000 by default), with cumulative temporality.
 /// - The resource's `service.name` is `service_name`, unless `OTEL_SERVICE_NAME` is set;
 ///   `OTEL_RESOURCE_ATTRIBUTES` adds to it.
-/// - The global tracer provider is set, and the global propagator: W3C trace context, plus
-///   W3C baggage when `OTEL_PROPAGATORS` lists `baggage` (`none` installs neither).
+/// - The global tracer provider, meter provider and propagator (`OTEL_PROPAGATORS`: W3C
+///   trace context and baggage by default; `none` propagates nothing) are set.
 ///
-/// Call it inside a Tokio runtime (the gRPC client needs one), before building the
+/// Call it inside a Tokio runtime (the exporters do their IO on it), before building the
 /// [`MetricsHandler`](crate::MetricsHandler)s and the [`OtelHandler`](crate::OtelHandler)s'
 /// first spans, and keep the guard alive until the end: dropping it, or calling
 /// [`OtelGuard::shutdown`], exports what is queued.
@@ -52,20 +74,88 @@ use super::accounting::{Counters, CountingExporter, CountingProcessor, ExportSta
 ///     Ok(())
 /// }
 /// ```
-pub fn init_otlp(service_name: &str) -> Result<OtelGuard, ExporterBuildError> {
-    let exporter = SpanExporter::builder().with_tonic().build()?;
+pub fn init_otlp(service_name: &str) -> Result<OtelGuard, OtlpError> {
+    init_otlp_with(service_name, OtlpConfig::from_env()?)
+}
+
+/// [`init_otlp`] with the export configuration `config` instead of the one the environment
+/// gives: for settings made in code, or the environment's adjusted
+/// (`OtlpConfig::from_env()?.with_...`). The resource and batch variables
+/// (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`,
+/// `OTEL_METRIC_EXPORT_INTERVAL`) are still read by the SDK.
+///
+/// Nothing is installed when an exporter cannot be built: the error comes first.
+///
+/// ```no_run
+/// use otel_stats::export::{Compression, OtlpConfig, Protocol, TlsSettings};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = OtlpConfig::new(Protocol::HttpProtobuf, "https://collector.example:4318")?
+///     .with_compression(Some(Compression::Gzip))
+///     .with_tls(TlsSettings::new().with_ca_certificate("/etc/otel/ca.pem"));
+/// let telemetry = otel_stats::init_otlp_with("echo-server", config)?;
+/// # let _ = telemetry;
+/// # Ok(()) }
+/// ```
+pub fn init_otlp_with(service_name: &str, config: OtlpConfig) -> Result<OtelGuard, OtlpError> {
+    if config.sdk_disabled {
+        return Ok(OtelGuard {
+            provider: SdkTracerProvider::builder().build(),
+            meter_provider: SdkMeterProvider::builder().build(),
+            counters: Counters::new(0),
+            shut_down: false,
+        });
+    }
+    let resource = resource(service_name);
+    let mut meters = SdkMeterProvider::builder().with_resource(resource.clone());
+    if let Some(signal) = &config.metrics {
+        warn_if_tls_unused("metrics", signal);
+        meters = meters.with_periodic_exporter(metric_exporter(signal)?);
+    }
+    let (provider, counters) = tracer_provider(&config, resource)?;
+    let meter_provider = meters.build();
+    global::set_tracer_provider(provider.clone());
+    global::set_meter_provider(meter_provider.clone());
+    install_propagators(&config.propagators);
+    Ok(OtelGuard {
+        provider,
+        meter_provider,
+        counters,
+        shut_down: false,
+    })
+}
+
+fn resource(service_name: &str) -> Resource {
     let mut resource = Resource::builder();
     if std::env::var_os("OTEL_SERVICE_NAME").is_none_or(|v| v.is_empty()) {
         resource = resource.with_service_name(service_name.to_owned());
     }
-    let resource = resource.build();
-    let mut meters = SdkMeterProvider::builder().with_resource(resource.clone());
-    if metrics_exported() {
-        meters = meters.with_periodic_exporter(MetricExporter::builder().with_tonic().build()?);
+    resource.build()
+}
+
+/// The tracer provider: the span exporter `config` chooses, behind the SDK's batch
+/// processor, between counters of what ends and what the collector takes. Without traces,
+/// a provider that exports nothing (spans still carry ids, so propagation works).
+fn tracer_provider(
+    config: &OtlpConfig,
+    resource: Resource,
+) -> Result<(SdkTracerProvider, Arc<Counters>), OtlpError> {
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let Some(signal) = &config.traces else {
+        return Ok((builder.build(), Counters::new(0)));
+    };
+    warn_if_tls_unused("traces", signal);
+    match config.span_exporter {
+        SpanExporterKind::Standard => Ok(counted(builder, standard_span_exporter(signal)?)),
     }
-    let meter_provider = meters.build();
-    // The batch processor as `with_batch_exporter` makes it (OTEL_BSP_* apply), between
-    // counters of what ends and what the collector takes.
+}
+
+/// `exporter` behind the batch processor as `with_batch_exporter` makes it (`OTEL_BSP_*`
+/// apply), with the accounting of [`ExportStats`] around both.
+fn counted<E: SpanExporter + 'static>(
+    builder: TracerProviderBuilder,
+    exporter: E,
+) -> (SdkTracerProvider, Arc<Counters>) {
     let config = BatchConfig::default();
     // The same sizes the SDK read for `config` (its fields are private).
     let capacity =
@@ -79,21 +169,88 @@ pub fn init_otlp(service_name: &str) -> Result<OtelGuard, ExporterBuildError> {
         inner: BatchSpanProcessor::new(exporter, config),
         counters: Arc::clone(&counters),
     };
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .with_resource(resource)
-        .build();
-    global::set_tracer_provider(provider.clone());
-    global::set_meter_provider(meter_provider.clone());
-    if let Some(propagator) = propagator_from_env() {
-        global::set_text_map_propagator(propagator);
-    }
-    Ok(OtelGuard {
-        provider,
-        meter_provider,
-        counters,
-        shut_down: false,
+    (builder.with_span_processor(processor).build(), counters)
+}
+
+/// `opentelemetry-otlp`'s span exporter for `signal`.
+fn standard_span_exporter(signal: &SignalConfig) -> Result<OtlpSpanExporter, OtlpError> {
+    let builder = OtlpSpanExporter::builder();
+    Ok(match signal.protocol {
+        Protocol::Grpc => over_grpc(builder.with_tonic(), signal)?.build()?,
+        Protocol::HttpProtobuf => over_http(builder.with_http(), signal)?.build()?,
     })
+}
+
+/// `opentelemetry-otlp`'s metric exporter for `signal`.
+fn metric_exporter(signal: &SignalConfig) -> Result<MetricExporter, OtlpError> {
+    let builder = MetricExporter::builder();
+    Ok(match signal.protocol {
+        Protocol::Grpc => over_grpc(builder.with_tonic(), signal)?.build()?,
+        Protocol::HttpProtobuf => over_http(builder.with_http(), signal)?.build()?,
+    })
+}
+
+/// A tonic exporter builder configured from `signal`.
+fn over_grpc<B: WithExportConfig + WithTonicConfig>(
+    builder: B,
+    signal: &SignalConfig,
+) -> Result<B, OtlpError> {
+    let mut builder = builder
+        .with_endpoint(signal.endpoint.to_string())
+        .with_timeout(signal.timeout)
+        .with_metadata(MetadataMap::from_headers(signal.headers.clone()));
+    if signal.is_https() {
+        builder = builder.with_tls_config(tonic_config(&signal.tls)?);
+    }
+    if let Some(compression) = signal.compression {
+        builder = builder.with_compression(otlp_compression(compression));
+    }
+    Ok(builder)
+}
+
+/// An HTTP/protobuf exporter builder configured from `signal`, sending through our client.
+fn over_http<B: WithExportConfig + WithHttpConfig>(
+    builder: B,
+    signal: &SignalConfig,
+) -> Result<B, OtlpError> {
+    let headers: HashMap<String, String> = signal
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let mut builder = builder
+        // Set, so that the builder does not read `OTEL_EXPORTER_OTLP_PROTOCOL` itself.
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(signal.endpoint.to_string())
+        .with_timeout(signal.timeout)
+        .with_http_client(OtlpHttpClient::new(signal)?)
+        .with_headers(headers);
+    if let Some(compression) = signal.compression {
+        builder = builder.with_compression(otlp_compression(compression));
+    }
+    Ok(builder)
+}
+
+fn otlp_compression(compression: Compression) -> opentelemetry_otlp::Compression {
+    match compression {
+        Compression::Gzip => opentelemetry_otlp::Compression::Gzip,
+        Compression::Zstd => opentelemetry_otlp::Compression::Zstd,
+    }
+}
+
+/// Certificates given for a plain `http://` endpoint are not used: say so, as the user
+/// probably meant `https://`.
+fn warn_if_tls_unused(signal: &str, config: &SignalConfig) {
+    let tls = &config.tls;
+    let given = tls.ca_certificate.is_some() || tls.client_certificate.is_some();
+    if given && !config.is_https() {
+        tracing::warn!(
+            target: "otel_stats::export",
+            signal,
+            endpoint = %config.endpoint,
+            "TLS certificates are set but the endpoint is plain http://; they are not used"
+        );
+    }
 }
 
 /// A number from the environment, or `default` when it is absent or not a number.
@@ -104,28 +261,48 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// `false` when `OTEL_METRICS_EXPORTER` is `none`.
-fn metrics_exported() -> bool {
-    std::env::var("OTEL_METRICS_EXPORTER").map_or(true, |v| v.trim() != "none")
+/// Sets the global propagator `propagators` describe.
+fn install_propagators(propagators: &[Propagator]) {
+    if propagators.is_empty() {
+        global::set_text_map_propagator(NoPropagation);
+        return;
+    }
+    let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> = propagators
+        .iter()
+        .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
+            match p {
+                Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
+                Propagator::Baggage => Box::new(BaggagePropagator::new()),
+            }
+        })
+        .collect();
+    global::set_text_map_propagator(TextMapCompositePropagator::new(propagators));
 }
 
-/// The propagator `OTEL_PROPAGATORS` asks for, among those this crate knows.
-fn propagator_from_env() -> Option<TextMapCompositePropagator> {
-    let wanted = std::env::var("OTEL_PROPAGATORS").unwrap_or_default();
-    let wanted: Vec<&str> = wanted
-        .split(',')
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    if wanted.contains(&"none") {
-        return None;
+/// `OTEL_PROPAGATORS=none`: injects and extracts nothing.
+///
+/// It names one (unused) field because the handlers treat a propagator without fields as
+/// "none configured" and fall back to W3C trace context, which `none` must not do.
+#[derive(Debug)]
+struct NoPropagation;
+
+static NO_FIELDS: LazyLock<[String; 1]> =
+    LazyLock::new(|| ["otel-stats-propagation-disabled".to_owned()]);
+
+impl TextMapPropagator for NoPropagation {
+    fn inject_context(&self, _cx: &opentelemetry::Context, _injector: &mut dyn Injector) {}
+
+    fn extract_with_context(
+        &self,
+        cx: &opentelemetry::Context,
+        _extractor: &dyn Extractor,
+    ) -> opentelemetry::Context {
+        cx.clone()
     }
-    let mut propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> =
-        vec![Box::new(TraceContextPropagator::new())];
-    if wanted.contains(&"baggage") {
-        propagators.push(Box::new(BaggagePropagator::new()));
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(&*NO_FIELDS)
     }
-    Some(TextMapCompositePropagator::new(propagators))
 }
 
 /// Keeps the pipeline of [`init_otlp`]; dropping it flushes and shuts the pipeline down:
@@ -187,8 +364,9 @@ impl OtelGuard {
     }
 
     /// What happened to the sampled spans so far: ended, exported, failed, dropped. Spans
-    /// that are lost are also reported on stderr, at most one line every 10 seconds, and once
-    /// more at shutdown.
+    /// that are lost are also reported as `tracing` warnings (target `otel_stats::export`),
+    /// at most one every 10 seconds, and once more at shutdown; the program decides what to
+    /// print. All zero when the SDK is disabled or traces are not exported.
     ///
     /// ```no_run
     /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
