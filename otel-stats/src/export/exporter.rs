@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::connect::Connect;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
@@ -19,9 +19,11 @@ use tokio::sync::oneshot;
 
 use super::config::SignalConfig;
 // TEMPORARY: `super::encode` once the direct encoder (branch `encode`) is merged.
+use super::client::{HttpsConnector, https_connector};
 use super::encode_standin::encode_export_trace_request;
+use super::error::ConfigError;
 use super::retry::{Backoff, Verdict};
-use super::transport::{Accepted, BuildError, Failure, Transport};
+use super::transport::{Accepted, Failure, Transport};
 
 /// The default bound on the bytes of requests in flight or waiting to be retried.
 pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 32 * 1024 * 1024;
@@ -84,7 +86,7 @@ pub(crate) trait ExportTally: Send + Sync + fmt::Debug {
 /// ```
 ///
 /// [`BatchSpanProcessor`]: opentelemetry_sdk::trace::BatchSpanProcessor
-pub struct DirectSpanExporter<C = HttpConnector> {
+pub struct DirectSpanExporter<C = HttpsConnector> {
     sender: Arc<Sender<C>>,
     max_in_flight_bytes: usize,
     resource: Resource,
@@ -96,19 +98,10 @@ pub struct DirectSpanExporter<C = HttpConnector> {
     thread: SenderThread,
 }
 
-impl DirectSpanExporter<HttpConnector> {
-    /// An exporter for a plain `http://` endpoint. For `https`, pass a TLS connector to
-    /// [`with_connector`](Self::with_connector).
-    pub fn new(config: &SignalConfig) -> Result<DirectSpanExporter<HttpConnector>, BuildError> {
-        if config.endpoint.scheme() != Some(&http::uri::Scheme::HTTP) {
-            return Err(BuildError(format!(
-                "the OTLP endpoint `{}` needs a TLS connector: use DirectSpanExporter::with_connector",
-                config.endpoint
-            )));
-        }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        Self::with_connector(config, connector)
+impl DirectSpanExporter<HttpsConnector> {
+    /// An exporter for `config`'s endpoint, `http` or `https` (rustls, with `config.tls`).
+    pub fn new(config: &SignalConfig) -> Result<DirectSpanExporter<HttpsConnector>, ConfigError> {
+        Self::with_connector(config, https_connector(&config.tls)?)
     }
 }
 
@@ -121,7 +114,7 @@ where
     pub fn with_connector(
         config: &SignalConfig,
         connector: C,
-    ) -> Result<DirectSpanExporter<C>, BuildError> {
+    ) -> Result<DirectSpanExporter<C>, ConfigError> {
         let transport = Transport::new(config, connector)?;
         let thread = SenderThread::start()?;
         Ok(DirectSpanExporter {
@@ -130,7 +123,7 @@ where
                 timeout: config.timeout,
                 in_flight: Mutex::new(InFlight::default()),
                 settled: Condvar::new(),
-                counts: Counts::default(),
+                counts: Arc::default(),
                 tally: OnceLock::new(),
                 runtime: thread.handle.clone(),
             }),
@@ -161,6 +154,34 @@ impl<C> DirectSpanExporter<C> {
     /// What became of the spans exported so far.
     pub fn stats(&self) -> DirectExportStats {
         self.sender.counts.snapshot()
+    }
+
+    /// A handle on [`stats`](Self::stats) that stays usable once the exporter is in a
+    /// processor.
+    ///
+    /// ```no_run
+    /// # use otel_stats::export::{DirectSpanExporter, Protocol, SignalConfig};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SignalConfig::new(Protocol::Grpc, "http://localhost:4317".parse()?);
+    /// let exporter = DirectSpanExporter::new(&config)?;
+    /// let counters = exporter.counters();
+    /// // ... install the exporter, export ...
+    /// println!("{:?}", counters.stats());
+    /// # Ok(()) }
+    /// ```
+    pub fn counters(&self) -> DirectExportCounters {
+        DirectExportCounters(Arc::clone(&self.sender.counts))
+    }
+}
+
+/// A shared handle on a [`DirectSpanExporter`]'s [`DirectExportStats`].
+#[derive(Debug, Clone)]
+pub struct DirectExportCounters(Arc<Counts>);
+
+impl DirectExportCounters {
+    /// What became of the spans exported so far.
+    pub fn stats(&self) -> DirectExportStats {
+        self.0.snapshot()
     }
 }
 
@@ -292,7 +313,7 @@ struct Sender<C> {
     in_flight: Mutex<InFlight>,
     /// Signalled whenever a request settles.
     settled: Condvar,
-    counts: Counts,
+    counts: Arc<Counts>,
     tally: OnceLock<Arc<dyn ExportTally>>,
     runtime: Handle,
 }
@@ -473,11 +494,12 @@ struct SenderThread {
 }
 
 impl SenderThread {
-    fn start() -> Result<SenderThread, BuildError> {
+    fn start() -> Result<SenderThread, ConfigError> {
+        let failed = |e: std::io::Error| ConfigError::new("exporter thread", "", e.to_string());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| BuildError(format!("starting the exporter's runtime: {e}")))?;
+            .map_err(failed)?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -487,7 +509,7 @@ impl SenderThread {
                 // runtime then cancels what is left.
                 let _ = runtime.block_on(stopped);
             })
-            .map_err(|e| BuildError(format!("starting the exporter's thread: {e}")))?;
+            .map_err(failed)?;
         Ok(SenderThread {
             handle,
             stop: Mutex::new(Some(stop)),

@@ -38,4 +38,3 @@ pub use exporter::{
     DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportCounters, DirectExportStats, DirectSpanExporter,
 };
 pub(crate) use tls::tonic_config;
-pub use transport::BuildError;

@@ -10,12 +10,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic::{Request, Response, Status};
 
@@ -28,6 +29,19 @@ struct State {
     fail_first: AtomicUsize,
     /// Held shut, every export waits here until the test opens it.
     gate: Option<Semaphore>,
+    /// What the first `fail_first` exports are refused with; UNAVAILABLE when `None`.
+    failure: Option<fn() -> Status>,
+    /// Spans every accepted export reports rejected (an OTLP partial success).
+    rejecting: i64,
+    /// Every export call's peer address and headers, answered or not.
+    seen: Mutex<Vec<Seen>>,
+}
+
+/// What a receiver saw of one export call besides its spans.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub remote: Option<SocketAddr>,
+    pub headers: http::HeaderMap,
 }
 
 struct Service(Arc<State>);
@@ -39,15 +53,26 @@ impl TraceService for Service {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let call = self.0.calls.fetch_add(1, Ordering::SeqCst);
+        self.0.seen.lock().unwrap().push(Seen {
+            remote: request.remote_addr(),
+            headers: request.metadata().clone().into_headers(),
+        });
         if let Some(gate) = &self.0.gate {
             let _pass = gate.acquire().await;
         }
         if call < self.0.fail_first.load(Ordering::SeqCst) {
-            return Err(Status::unavailable("collector restarting"));
+            return Err(self
+                .0
+                .failure
+                .map_or_else(|| Status::unavailable("collector restarting"), |f| f()));
         }
         self.0.requests.lock().unwrap().push(request.into_inner());
+        let rejected_spans = self.0.rejecting;
         Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: None,
+            partial_success: (rejected_spans > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans,
+                error_message: "spans too old".into(),
+            }),
         }))
     }
 }
@@ -69,6 +94,26 @@ impl Receiver {
         let state = State::default();
         state.fail_first.store(n, Ordering::SeqCst);
         Self::with_state(state).await
+    }
+
+    /// A receiver that refuses the first `n` exports with what `failure` makes
+    /// (`usize::MAX`: all of them).
+    pub async fn failing_first_with(n: usize, failure: fn() -> Status) -> Receiver {
+        let state = State {
+            failure: Some(failure),
+            ..State::default()
+        };
+        state.fail_first.store(n, Ordering::SeqCst);
+        Self::with_state(state).await
+    }
+
+    /// A receiver that accepts every export but reports `n` of its spans rejected.
+    pub async fn rejecting(n: i64) -> Receiver {
+        Self::with_state(State {
+            rejecting: n,
+            ..State::default()
+        })
+        .await
     }
 
     /// A receiver that holds every export until [`open`](Self::open).
@@ -105,7 +150,8 @@ impl Receiver {
     fn serve(listener: TcpListener, state: State) -> Receiver {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(state);
-        let service = TraceServiceServer::new(Service(Arc::clone(&state)));
+        let service = TraceServiceServer::new(Service(Arc::clone(&state)))
+            .accept_compressed(CompressionEncoding::Gzip);
         let serving = tokio::spawn(async move {
             let _ = Server::builder()
                 .add_service(service)
@@ -128,6 +174,11 @@ impl Receiver {
         if let Some(gate) = &self.state.gate {
             gate.add_permits(Semaphore::MAX_PERMITS / 2);
         }
+    }
+
+    /// The peer address and headers of every export call so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
     }
 
     pub fn calls(&self) -> usize {

@@ -10,7 +10,8 @@ use hyper::body::Incoming;
 use tonic::Code;
 use tonic::metadata::MetadataMap;
 
-use super::{Accepted, BuildError, Failure, proto, read_body};
+use super::{Accepted, Failure, proto, read_body};
+use crate::export::error::ConfigError;
 use crate::export::retry::grpc_verdict;
 use crate::status::{self, FinalStatus};
 
@@ -28,11 +29,11 @@ const GRPC_STATUS_DETAILS: &str = "grpc-status-details-bin";
 
 /// The export method's URI on `endpoint` and the fixed headers. As with tonic's channel (the
 /// standard exporter), a path in the endpoint is not used: the method's path is the path.
-pub(super) fn request_parts(endpoint: &Uri, gzip: bool) -> Result<(Uri, HeaderMap), BuildError> {
+pub(super) fn request_parts(endpoint: &Uri, gzip: bool) -> Result<(Uri, HeaderMap), ConfigError> {
     let mut parts = endpoint.clone().into_parts();
     parts.path_and_query = Some(::http::uri::PathAndQuery::from_static(EXPORT_PATH));
     let uri = Uri::from_parts(parts)
-        .map_err(|e| BuildError(format!("the OTLP endpoint `{endpoint}`: {e}")))?;
+        .map_err(|e| ConfigError::new("endpoint", endpoint.to_string(), e.to_string()))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(TE, HeaderValue::from_static("trailers"));

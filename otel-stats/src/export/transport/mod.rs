@@ -19,6 +19,7 @@ use hyper_util::client::legacy::connect::Connect;
 use hyper_util::rt::TokioExecutor;
 
 use super::config::{Compression, Protocol, SignalConfig};
+use super::error::ConfigError;
 use super::retry::Verdict;
 
 pub(crate) use proto::PartialSuccess;
@@ -26,18 +27,6 @@ pub(crate) use proto::PartialSuccess;
 /// The most of a response body read: a collector answers with a few bytes, and a larger
 /// answer is not worth the memory.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
-
-/// Why an exporter could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildError(pub(crate) String);
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BuildError {}
 
 /// A request the collector took, perhaps only in part.
 #[derive(Debug)]
@@ -76,23 +65,24 @@ impl<C> Transport<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(config: &SignalConfig, connector: C) -> Result<Transport<C>, BuildError> {
+    pub(crate) fn new(config: &SignalConfig, connector: C) -> Result<Transport<C>, ConfigError> {
         let gzip = match config.compression {
             None => false,
             Some(Compression::Gzip) => true,
             Some(Compression::Zstd) => {
-                return Err(BuildError(
-                    "the direct span exporter compresses with gzip only; zstd is not supported \
-                     (set OTEL_EXPORTER_OTLP_COMPRESSION=gzip or none)"
-                        .into(),
+                return Err(ConfigError::new(
+                    "compression",
+                    "zstd",
+                    "the direct span exporter compresses with gzip only",
                 ));
             }
         };
         if config.endpoint.scheme().is_none() || config.endpoint.authority().is_none() {
-            return Err(BuildError(format!(
-                "the OTLP endpoint `{}` needs a scheme and a host",
-                config.endpoint
-            )));
+            return Err(ConfigError::new(
+                "endpoint",
+                config.endpoint.to_string(),
+                "an OTLP endpoint needs a scheme and a host",
+            ));
         }
         let mut builder = Client::builder(TokioExecutor::new());
         let (uri, mut headers) = match config.protocol {
