@@ -17,10 +17,9 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-use super::config::SignalConfig;
-// TEMPORARY: `super::encode` once the direct encoder (branch `encode`) is merged.
 use super::client::{HttpsConnector, https_connector};
-use super::encode_standin::encode_export_trace_request;
+use super::config::SignalConfig;
+use super::encode::encode_export_trace_request;
 use super::error::ConfigError;
 use super::retry::{Backoff, Verdict};
 use super::transport::{Accepted, Failure, Transport};

@@ -10,6 +10,8 @@
 //! - `client.rs`: the HTTPS connector every exporter shares, and the HTTP client of the
 //!   standard OTLP/HTTP exporter.
 //! - `error.rs`: [`ConfigError`] and [`OtlpError`].
+//! - `encode/`: [`encode_export_trace_request`], the protobuf bytes of an export request
+//!   written straight from the SDK's `SpanData`, without the generic conversion.
 //! - `exporter.rs`: [`DirectSpanExporter`], which encodes each batch of spans once into
 //!   request bytes and hands them to its own sending thread.
 //! - `transport/`: one request on the wire, OTLP/gRPC or OTLP/HTTP, and the collector's
@@ -17,8 +19,7 @@
 
 mod client;
 mod config;
-// TEMPORARY: replaced by `encode` (branch `encode`) at the merge.
-mod encode_standin;
+mod encode;
 mod env;
 mod error;
 mod exporter;
@@ -31,6 +32,7 @@ pub(crate) use client::{HttpsConnector, OtlpHttpClient, https_connector, runtime
 pub use config::{
     Compression, OtlpConfig, Propagator, Protocol, SignalConfig, SpanExporterKind, TlsSettings,
 };
+pub use encode::{encode_export_trace_request, encode_span};
 pub use error::{ConfigError, OtlpError};
 #[allow(unused_imports)] // `init_otlp` reports through it once it installs the exporter
 pub(crate) use exporter::ExportTally;
