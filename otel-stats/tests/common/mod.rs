@@ -5,6 +5,7 @@
 pub mod echo;
 pub mod otel;
 pub mod otlp;
+pub mod otlp_http;
 pub mod recorder;
 pub mod service;
 pub mod storm;

@@ -41,7 +41,7 @@ struct State {
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub remote: Option<SocketAddr>,
-    pub headers: http::HeaderMap,
+    pub metadata: tonic::metadata::MetadataMap,
 }
 
 struct Service(Arc<State>);
@@ -55,7 +55,7 @@ impl TraceService for Service {
         let call = self.0.calls.fetch_add(1, Ordering::SeqCst);
         self.0.seen.lock().unwrap().push(Seen {
             remote: request.remote_addr(),
-            headers: request.metadata().clone().into_headers(),
+            metadata: request.metadata().clone(),
         });
         if let Some(gate) = &self.0.gate {
             let _pass = gate.acquire().await;
@@ -192,13 +192,18 @@ impl Receiver {
 
     /// The spans accepted so far.
     pub fn spans(&self) -> Vec<Span> {
-        self.requests()
-            .iter()
-            .flat_map(|r| &r.resource_spans)
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| s.spans.iter().cloned())
-            .collect()
+        spans_of(&self.requests())
     }
+}
+
+/// The spans of export requests, in order.
+pub fn spans_of(requests: &[ExportTraceServiceRequest]) -> Vec<Span> {
+    requests
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| s.spans.iter().cloned())
+        .collect()
 }
 
 impl Drop for Receiver {
