@@ -424,10 +424,9 @@ fn run_one(
                 let tracer = provider.as_ref().unwrap().tracer("naive");
                 go!(naive::NaiveLayer::new(tracer, SpanKind::Client).layer(channel))
             }
-            Setup::TonicTracingOtel => go!(
-                tonic_tracing_opentelemetry::middleware::client::OtelGrpcLayer
-                    .layer(channel)
-            ),
+            Setup::TonicTracingOtel => {
+                go!(tonic_tracing_opentelemetry::middleware::client::OtelGrpcLayer.layer(channel))
+            }
             Setup::TowerHttp => {
                 go!(tower_http::trace::TraceLayer::new_for_grpc().layer(channel))
             }
