@@ -33,9 +33,12 @@ pub(super) async fn read_response(response: Response<Incoming>) -> Result<Accept
     }
     let verdict = http_verdict(head.status, &head.headers);
     // The reason is worth a read, not a retry: a body that cannot be read says nothing.
+    // A proxy's error page is cut short: the error is one line of a warning.
     let message = match read_body(body).await {
         Ok((body, _)) if protobuf(&head.headers) => proto::status_message(&body),
-        Ok((body, _)) if !body.is_empty() => Some(String::from_utf8_lossy(&body).into_owned()),
+        Ok((body, _)) if !body.is_empty() => Some(
+            String::from_utf8_lossy(&body[..body.len().min(MAX_MESSAGE_BYTES)]).into_owned(),
+        ),
         _ => None,
     };
     Err(Failure::new(
@@ -49,6 +52,12 @@ pub(super) async fn read_response(response: Response<Incoming>) -> Result<Accept
     ))
 }
 
+/// The most of a non-protobuf error body quoted in the error.
+const MAX_MESSAGE_BYTES: usize = 256;
+
+/// Whether the body is protobuf (`application/x-protobuf`, parameters allowed).
 fn protobuf(headers: &HeaderMap) -> bool {
-    headers.get(CONTENT_TYPE) == Some(&PROTOBUF)
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROTOBUF.as_bytes()))
 }
