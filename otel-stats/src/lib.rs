@@ -68,7 +68,13 @@
 //!   server, `#[instrument]` spans in a handler are children of the RPC span either way, as
 //!   the service runs with the RPC's context current; work the handler spawns onto other
 //!   tasks needs `request.extensions().get::<opentelemetry::Context>()` passed along.
-//! - `otlp`: `init_otlp`, an OTLP/gRPC exporter from the `OTEL_*` environment variables.
+//! - `otlp`: `init_otlp` and `export::OtlpConfig`: spans and metrics exported as the
+//!   `OTEL_*` variables say, with everything a production collector needs and nothing more
+//!   to enable: OTLP/gRPC and OTLP/HTTP (protobuf), gzip, `https` endpoints (rustls with
+//!   ring; the webpki and system roots, or a CA file; client certificates for mTLS),
+//!   headers, timeouts, `OTEL_SDK_DISABLED`, `none` exporters and `OTEL_PROPAGATORS`. A
+//!   variable it cannot honour is an error at start; lost spans are counted
+//!   (`ExportStats`) and reported as `tracing` warnings, never printed.
 //!
 //! ```no_run
 //! use otel_stats::{OtelHandler, ServerStatsLayer};

@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::otlp::Receiver;
-use common::otlp_http::HttpReceiver;
+use common::otlp::{Receiver, Wire};
 use http::{HeaderName, HeaderValue};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
@@ -22,6 +21,11 @@ use otel_stats::export::{
 use tonic::Status;
 
 const TENANT: HeaderName = HeaderName::from_static("x-tenant");
+
+/// An OTLP/HTTP receiver's traces URL.
+fn traces_url(receiver: &Receiver) -> String {
+    format!("{}/v1/traces", receiver.endpoint())
+}
 
 fn config(protocol: Protocol, endpoint: String) -> SignalConfig {
     SignalConfig::new(protocol, endpoint.parse().unwrap())
@@ -137,24 +141,21 @@ async fn grpc_spans_arrive_gzipped_with_headers_over_one_connection() {
     );
     let span = &receiver.spans()[0];
     assert_eq!(span.events[0].name, "Outbound message");
-    let seen = receiver.seen();
-    assert_eq!(seen.len(), 3);
-    for call in &seen {
-        assert_eq!(call.metadata.get("grpc-encoding").unwrap(), "gzip");
-        assert_eq!(call.metadata.get("x-tenant").unwrap(), "blue");
-        assert!(call.metadata.contains_key("grpc-timeout"));
+    let headers = receiver.headers();
+    assert_eq!(headers.len(), 3);
+    for call in &headers {
+        assert_eq!(call["grpc-encoding"], "gzip");
+        assert_eq!(call["x-tenant"], "blue");
+        assert!(call.contains_key("grpc-timeout"));
     }
-    assert!(
-        seen.iter().all(|call| call.remote == seen[0].remote),
-        "one connection: {seen:?}"
-    );
+    assert_eq!(receiver.connections(), 1);
     assert_eq!(counters.stats().attempts, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_spans_arrive_gzipped_with_headers() {
-    let receiver = HttpReceiver::start().await;
-    let config = config(Protocol::HttpProtobuf, receiver.endpoint())
+    let receiver = Receiver::speaking(Wire::Http, None).await;
+    let config = config(Protocol::HttpProtobuf, traces_url(&receiver))
         .with_compression(Some(Compression::Gzip));
     let stats = export_through(&config, 20).await;
 
@@ -185,7 +186,7 @@ async fn grpc_resource_exhausted_with_retry_info_is_retried() {
         details.extend_from_slice(&[0x12, 0x07, 0x0a, 0x05, 0x10, 0x80, 0xe1, 0xeb, 0x17]);
         Status::with_details(tonic::Code::ResourceExhausted, "slow down", details.into())
     }
-    let receiver = Receiver::failing_first_with(1, throttled).await;
+    let receiver = Receiver::refusing(Wire::Grpc, 1, throttled).await;
     let stats = export_through(&config(Protocol::Grpc, receiver.endpoint()), 5).await;
 
     assert_eq!(names(&receiver.spans()), expected(5));
@@ -195,7 +196,7 @@ async fn grpc_resource_exhausted_with_retry_info_is_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_invalid_argument_fails_without_retry() {
     let receiver =
-        Receiver::failing_first_with(usize::MAX, || Status::invalid_argument("bad spans")).await;
+        Receiver::refusing(Wire::Grpc, usize::MAX, || Status::invalid_argument("bad")).await;
     let stats = export_through(&config(Protocol::Grpc, receiver.endpoint()), 7).await;
 
     assert_eq!(receiver.calls(), 1);
@@ -205,20 +206,28 @@ async fn grpc_invalid_argument_fails_without_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_503_with_retry_after_is_retried_and_every_span_arrives_once() {
-    let receiver = HttpReceiver::answering_first(&[(503, &[("retry-after", "0")])]).await;
-    let stats = export_through(&config(Protocol::HttpProtobuf, receiver.endpoint()), 30).await;
+    fn busy() -> Status {
+        let mut status = Status::unavailable("busy");
+        status
+            .metadata_mut()
+            .insert("retry-after", "0".parse().unwrap());
+        status
+    }
+    let receiver = Receiver::refusing(Wire::Http, 1, busy).await;
+    let stats = export_through(&config(Protocol::HttpProtobuf, traces_url(&receiver)), 30).await;
 
     assert_eq!(names(&receiver.spans()), expected(30));
-    assert_eq!(receiver.headers().len(), 2);
+    assert_eq!(receiver.calls(), 2);
     assert_eq!((stats.exported, stats.failed, stats.retries), (30, 0, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_400_fails_without_retry() {
-    let receiver = HttpReceiver::answering_first(&[(400, &[])]).await;
-    let stats = export_through(&config(Protocol::HttpProtobuf, receiver.endpoint()), 4).await;
+    let receiver =
+        Receiver::refusing(Wire::Http, usize::MAX, || Status::invalid_argument("bad")).await;
+    let stats = export_through(&config(Protocol::HttpProtobuf, traces_url(&receiver)), 4).await;
 
-    assert_eq!(receiver.headers().len(), 1);
+    assert_eq!(receiver.calls(), 1);
     assert!(receiver.spans().is_empty());
     assert_eq!((stats.exported, stats.failed, stats.retries), (0, 4, 0));
 }

@@ -1,12 +1,49 @@
 //! `init_otlp`'s pipeline accounts for every span: with the collector stuck, the queue drops
 //! what it cannot hold and exports time out; the guard's figures add up, match what the
-//! collector received, and the losses are reported (on stderr, rate-limited).
+//! collector received, and the losses are reported as `tracing` warnings (rate-limited, and
+//! once more at shutdown), not printed by the library.
 
 mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use common::otel::{TestServer, unary_traffic};
 use common::otlp::Receiver;
 use otel_stats::{OtelHandler, init_otlp};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+/// Keeps the messages of the warnings `otel_stats::export` emits.
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    fn taken(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for Warnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let meta = event.metadata();
+        if meta.target() == "otel_stats::export" && *meta.level() == tracing::Level::WARN {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            self.0.lock().unwrap().push(message.0);
+        }
+    }
+}
 
 #[test]
 fn lost_spans_are_counted() {
@@ -32,6 +69,10 @@ fn lost_spans_are_counted() {
         .enable_all()
         .build()
         .unwrap();
+    let warnings = Warnings::default();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(warnings.clone()))
+        .unwrap();
+    let started = Instant::now();
     runtime.block_on(async {
         let receiver = Receiver::stuck_on(listener).await;
         let telemetry = init_otlp("lost-spans").unwrap();
@@ -73,9 +114,27 @@ fn lost_spans_are_counted() {
             receiver.spans().len(),
             "exported is what the collector has"
         );
+        let periodic = warnings.taken();
+        assert!(
+            !periodic.is_empty() && periodic.iter().all(|w| w.contains("failed to export")),
+            "the losses were reported with the figures: {periodic:?}"
+        );
+        // At most one every 10 s, however many exports failed and spans were dropped.
+        let allowed = 1 + started.elapsed().as_secs() / 10;
+        assert!(
+            periodic.len() as u64 <= allowed,
+            "{} warnings in {:?}: {periodic:?}",
+            periodic.len(),
+            started.elapsed()
+        );
         tokio::task::spawn_blocking(move || telemetry.shutdown())
             .await
             .unwrap()
             .ok();
     });
+    let last = warnings.taken().pop().unwrap_or_default();
+    assert!(
+        last.starts_with("spans lost by the OTLP pipeline: 501 spans ended"),
+        "the shutdown reports the losses: {last:?}"
+    );
 }

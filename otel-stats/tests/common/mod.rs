@@ -3,9 +3,11 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod echo;
+#[cfg(feature = "otlp")]
+pub mod export;
 pub mod otel;
 pub mod otlp;
-pub mod otlp_http;
+pub mod pki;
 pub mod recorder;
 pub mod service;
 pub mod storm;

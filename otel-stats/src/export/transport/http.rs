@@ -36,9 +36,9 @@ pub(super) async fn read_response(response: Response<Incoming>) -> Result<Accept
     // A proxy's error page is cut short: the error is one line of a warning.
     let message = match read_body(body).await {
         Ok((body, _)) if protobuf(&head.headers) => proto::status_message(&body),
-        Ok((body, _)) if !body.is_empty() => Some(
-            String::from_utf8_lossy(&body[..body.len().min(MAX_MESSAGE_BYTES)]).into_owned(),
-        ),
+        Ok((body, _)) if !body.is_empty() => {
+            Some(String::from_utf8_lossy(&body[..body.len().min(MAX_MESSAGE_BYTES)]).into_owned())
+        }
         _ => None,
     };
     Err(Failure::new(
