@@ -8,7 +8,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::export::protocol;
 use common::otlp::{Receiver, Wire};
+use common::pki::Pki;
 use http::{HeaderName, HeaderValue};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
@@ -16,7 +18,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use otel_stats::export::{
     Compression, DirectExportCounters, DirectExportStats, DirectSpanExporter, Protocol,
-    SignalConfig,
+    SignalConfig, TlsSettings,
 };
 use tonic::Status;
 
@@ -25,6 +27,14 @@ const TENANT: HeaderName = HeaderName::from_static("x-tenant");
 /// An OTLP/HTTP receiver's traces URL.
 fn traces_url(receiver: &Receiver) -> String {
     format!("{}/v1/traces", receiver.endpoint())
+}
+
+/// Where a receiver speaking `wire` takes traces.
+fn url(wire: Wire, receiver: &Receiver) -> String {
+    match wire {
+        Wire::Grpc => receiver.endpoint(),
+        Wire::Http => traces_url(receiver),
+    }
 }
 
 fn config(protocol: Protocol, endpoint: String) -> SignalConfig {
@@ -289,4 +299,34 @@ async fn connection_refused_is_retried_within_the_timeout_then_fails() {
 
     assert_eq!((stats.exported, stats.failed), (0, 3));
     assert!(stats.retries >= 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_arrive_over_mutual_tls_with_the_configured_ca() {
+    let pki = Pki::new();
+    for wire in [Wire::Grpc, Wire::Http] {
+        let receiver = Receiver::speaking(wire, Some(pki.rustls_server(true))).await;
+        let tls = TlsSettings::new()
+            .with_ca_certificate(pki.ca_file())
+            .with_client_identity(pki.client_cert_file(), pki.client_key_file());
+        let config = config(protocol(wire), url(wire, &receiver))
+            .with_tls(tls)
+            .with_compression(Some(Compression::Gzip));
+        assert!(config.is_https());
+        let stats = export_through(&config, 12).await;
+        assert_eq!((stats.exported, stats.failed), (12, 0), "{wire:?}");
+        assert_eq!(names(&receiver.spans()), expected(12), "{wire:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_the_roots_do_not_trust_gets_nothing() {
+    let pki = Pki::new();
+    let receiver = Receiver::speaking(Wire::Grpc, Some(pki.rustls_server(false))).await;
+    // No CA file: the webpki and system roots, which know nothing of the test CA.
+    let config =
+        config(Protocol::Grpc, receiver.endpoint()).with_timeout(Duration::from_millis(500));
+    let stats = export_through(&config, 3).await;
+    assert_eq!((stats.exported, stats.failed), (0, 3));
+    assert!(receiver.requests().is_empty());
 }
