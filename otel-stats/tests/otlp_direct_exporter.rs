@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::export::protocol;
+use common::export::{mutual_tls, protocol};
 use common::otlp::{Receiver, Wire};
 use common::pki::Pki;
 use http::{HeaderName, HeaderValue};
@@ -18,7 +18,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use otel_stats::export::{
     Compression, DirectExportCounters, DirectExportStats, DirectSpanExporter, Protocol,
-    SignalConfig, TlsSettings,
+    SignalConfig,
 };
 use tonic::Status;
 
@@ -306,9 +306,7 @@ async fn spans_arrive_over_mutual_tls_with_the_configured_ca() {
     let pki = Pki::new();
     for wire in [Wire::Grpc, Wire::Http] {
         let receiver = Receiver::speaking(wire, Some(pki.rustls_server(true))).await;
-        let tls = TlsSettings::new()
-            .with_ca_certificate(pki.ca_file())
-            .with_client_identity(pki.client_cert_file(), pki.client_key_file());
+        let tls = mutual_tls(&pki);
         let config = config(protocol(wire), url(wire, &receiver))
             .with_tls(tls)
             .with_compression(Some(Compression::Gzip));
