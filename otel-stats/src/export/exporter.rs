@@ -120,9 +120,7 @@ where
             sender: Arc::new(Sender {
                 transport,
                 timeout: config.timeout,
-                in_flight: Mutex::new(InFlight::default()),
-                settled: Condvar::new(),
-                counts: Arc::default(),
+                ledger: Arc::default(),
                 tally: OnceLock::new(),
                 runtime: thread.handle.clone(),
             }),
@@ -152,35 +150,44 @@ where
 impl<C> DirectSpanExporter<C> {
     /// What became of the spans exported so far.
     pub fn stats(&self) -> DirectExportStats {
-        self.sender.counts.snapshot()
+        self.sender.ledger.counts.snapshot()
     }
 
-    /// A handle on [`stats`](Self::stats) that stays usable once the exporter is in a
-    /// processor.
+    /// A handle on the exporter's [`stats`](Self::stats) and requests in flight, usable once
+    /// the exporter is in a processor: to read the figures, or to wait for the collector's
+    /// answers after the processor's flush (which hands spans to the exporter, but does not
+    /// wait for the requests it sent).
     ///
     /// ```no_run
     /// # use otel_stats::export::{DirectSpanExporter, Protocol, SignalConfig};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let config = SignalConfig::new(Protocol::Grpc, "http://localhost:4317".parse()?);
     /// let exporter = DirectSpanExporter::new(&config)?;
-    /// let counters = exporter.counters();
-    /// // ... install the exporter, export ...
-    /// println!("{:?}", counters.stats());
+    /// let handle = exporter.handle();
+    /// // ... install the exporter, export, flush the provider ...
+    /// handle.flush(std::time::Duration::from_secs(5))?;
+    /// println!("{:?}", handle.stats());
     /// # Ok(()) }
     /// ```
-    pub fn counters(&self) -> DirectExportCounters {
-        DirectExportCounters(Arc::clone(&self.sender.counts))
+    pub fn handle(&self) -> DirectExportHandle {
+        DirectExportHandle(Arc::clone(&self.sender.ledger))
     }
 }
 
-/// A shared handle on a [`DirectSpanExporter`]'s [`DirectExportStats`].
+/// A shared handle on a [`DirectSpanExporter`]: its figures and its requests in flight.
 #[derive(Debug, Clone)]
-pub struct DirectExportCounters(Arc<Counts>);
+pub struct DirectExportHandle(Arc<Ledger>);
 
-impl DirectExportCounters {
+impl DirectExportHandle {
     /// What became of the spans exported so far.
     pub fn stats(&self) -> DirectExportStats {
-        self.0.snapshot()
+        self.0.counts.snapshot()
+    }
+
+    /// Waits until every request sent so far has its answer (or has failed), at most
+    /// `timeout`.
+    pub fn flush(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.wait_settled(timeout)
     }
 }
 
@@ -205,14 +212,14 @@ where
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.sender.wait_settled(self.sender.timeout)
+        self.sender.ledger.wait_settled(self.sender.timeout)
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         if self.thread.shut_down.swap(true, Ordering::AcqRel) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        let settled = self.sender.wait_settled(timeout);
+        let settled = self.sender.ledger.wait_settled(timeout);
         // Requests still in flight are cancelled with the thread, and count as failed.
         self.thread.stop();
         settled
@@ -303,16 +310,42 @@ struct InFlight {
     bytes: usize,
 }
 
+/// The accounts of an exporter's requests, shared with its handles.
+#[derive(Debug, Default)]
+struct Ledger {
+    counts: Counts,
+    in_flight: Mutex<InFlight>,
+    /// Signalled whenever a request settles.
+    settled: Condvar,
+}
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until no request is in flight, at most `timeout`.
+    fn wait_settled(&self, timeout: Duration) -> OTelSdkResult {
+        let (in_flight, wait) = self
+            .settled
+            .wait_timeout_while(self.lock(), timeout, |f| f.requests > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        if wait.timed_out() && in_flight.requests > 0 {
+            return Err(OTelSdkError::Timeout(timeout));
+        }
+        Ok(())
+    }
+}
+
 /// Ships requests on the exporter's thread, and keeps their accounts.
 #[derive(Debug)]
 struct Sender<C> {
     transport: Transport<C>,
     /// The time every attempt of one request fits in.
     timeout: Duration,
-    in_flight: Mutex<InFlight>,
-    /// Signalled whenever a request settles.
-    settled: Condvar,
-    counts: Arc<Counts>,
+    ledger: Arc<Ledger>,
     tally: OnceLock<Arc<dyn ExportTally>>,
     runtime: Handle,
 }
@@ -325,7 +358,7 @@ where
     fn send(this: &Arc<Sender<C>>, body: Bytes, spans: u64, max_bytes: usize) -> OTelSdkResult {
         let bytes = body.len();
         {
-            let mut in_flight = this.lock();
+            let mut in_flight = this.ledger.lock();
             if in_flight.requests > 0 && in_flight.bytes + bytes > max_bytes {
                 let held = in_flight.bytes;
                 drop(in_flight);
@@ -333,8 +366,12 @@ where
                     "{spans} spans dropped: {held} bytes of requests are in flight or \
                      retrying, and {bytes} more would pass the bound of {max_bytes}"
                 );
-                this.counts.dropped.fetch_add(spans, Ordering::Relaxed);
-                this.counts
+                this.ledger
+                    .counts
+                    .dropped
+                    .fetch_add(spans, Ordering::Relaxed);
+                this.ledger
+                    .counts
                     .dropped_bytes
                     .fetch_add(bytes as u64, Ordering::Relaxed);
                 if let Some(tally) = this.tally.get() {
@@ -357,33 +394,21 @@ where
 }
 
 impl<C> Sender<C> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Waits until no request is in flight, at most `timeout`.
-    fn wait_settled(&self, timeout: Duration) -> OTelSdkResult {
-        let (in_flight, wait) = self
-            .settled
-            .wait_timeout_while(self.lock(), timeout, |f| f.requests > 0)
-            .unwrap_or_else(PoisonError::into_inner);
-        if wait.timed_out() && in_flight.requests > 0 {
-            return Err(OTelSdkError::Timeout(timeout));
-        }
-        Ok(())
-    }
-
     fn exported(&self, spans: u64) {
-        self.counts.exported.fetch_add(spans, Ordering::Relaxed);
+        self.ledger
+            .counts
+            .exported
+            .fetch_add(spans, Ordering::Relaxed);
         if let Some(tally) = self.tally.get() {
             tally.exported(spans);
         }
     }
 
     fn failed(&self, spans: u64, error: &dyn fmt::Display) {
-        self.counts.failed.fetch_add(spans, Ordering::Relaxed);
+        self.ledger
+            .counts
+            .failed
+            .fetch_add(spans, Ordering::Relaxed);
         if let Some(tally) = self.tally.get() {
             tally.failed(spans, error);
         }
@@ -409,9 +434,13 @@ where
         let mut backoff = Backoff::new();
         let mut attempt = 0u64;
         let outcome = loop {
-            sender.counts.attempts.fetch_add(1, Ordering::Relaxed);
+            sender
+                .ledger
+                .counts
+                .attempts
+                .fetch_add(1, Ordering::Relaxed);
             if attempt > 0 {
-                sender.counts.retries.fetch_add(1, Ordering::Relaxed);
+                sender.ledger.counts.retries.fetch_add(1, Ordering::Relaxed);
             }
             attempt += 1;
             let time_left = deadline.saturating_duration_since(Instant::now());
@@ -447,6 +476,7 @@ where
             }) => {
                 let rejected = partial.rejected.min(self.spans);
                 sender
+                    .ledger
                     .counts
                     .rejected
                     .fetch_add(rejected, Ordering::Relaxed);
@@ -474,11 +504,11 @@ impl<C> Drop for Request<C> {
                 &"the exporter shut down before the collector answered",
             );
         }
-        let mut in_flight = self.sender.lock();
+        let mut in_flight = self.sender.ledger.lock();
         in_flight.requests -= 1;
         in_flight.bytes -= self.bytes;
         drop(in_flight);
-        self.sender.settled.notify_all();
+        self.sender.ledger.settled.notify_all();
     }
 }
 

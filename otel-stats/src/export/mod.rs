@@ -37,6 +37,6 @@ pub use error::{ConfigError, OtlpError};
 #[allow(unused_imports)] // `init_otlp` reports through it once it installs the exporter
 pub(crate) use exporter::ExportTally;
 pub use exporter::{
-    DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportCounters, DirectExportStats, DirectSpanExporter,
+    DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportHandle, DirectExportStats, DirectSpanExporter,
 };
 pub(crate) use tls::tonic_config;
