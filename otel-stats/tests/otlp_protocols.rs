@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::export::{SPANS, protocol, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
 use http::{HeaderName, HeaderValue};
-use otel_stats::export::{Compression, OtlpConfig, Protocol};
+use otel_stats::export::{Compression, OtlpConfig, OtlpError, Protocol};
 use otel_stats::metrics::names;
 
 fn config(wire: Wire, receiver: &Receiver) -> OtlpConfig {
@@ -80,12 +80,13 @@ async fn configured_headers_reach_the_collector() {
         let receiver = Receiver::speaking(wire, None).await;
         let config = config(wire, &receiver).with_header(
             HeaderName::from_static("x-api-key"),
-            HeaderValue::from_static("key 42"),
+            // Set in code, a value is sent as it is: no second percent-decoding.
+            HeaderValue::from_static("key%2042"),
         );
         assert_all_arrived(&receiver, two_rpcs_through(config).await);
         let keys = header_values(&receiver, "x-api-key");
         assert!(
-            keys.iter().all(|k| k.as_deref() == Some("key 42")),
+            keys.iter().all(|k| k.as_deref() == Some("key%2042")),
             "{wire:?}: {keys:?}"
         );
     }
@@ -132,4 +133,17 @@ async fn the_wrong_protocol_loses_spans_visibly() {
         "every span is counted as failed: {stats}"
     );
     assert!(receiver.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_set_in_code_is_refused_at_start() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let config = OtlpConfig::new(protocol, "http://127.0.0.1:4317")
+            .unwrap()
+            .with_compression(Some(Compression::Zstd));
+        match otel_stats::init_otlp_with("zstd", config) {
+            Err(OtlpError::Config(e)) => assert_eq!(e.value(), "zstd", "{e}"),
+            other => panic!("{protocol:?}: expected a configuration error, got {other:?}"),
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -55,12 +55,14 @@ pub(crate) fn runtime() -> Result<Handle, ConfigError> {
 
 /// The client of the standard OTLP/HTTP exporter: each request runs as a task on the runtime
 /// it was built in, bounded by the signal's timeout (connecting, sending and reading the
-/// response alike).
+/// response alike), and carries the signal's headers (set here, as they are, because the
+/// exporter's own header option would percent-decode the decoded values a second time).
 #[derive(Debug, Clone)]
 pub(crate) struct OtlpHttpClient {
     client: Client<HttpsConnector, Full<Bytes>>,
     runtime: Handle,
     timeout: Duration,
+    headers: HeaderMap,
 }
 
 impl OtlpHttpClient {
@@ -71,6 +73,7 @@ impl OtlpHttpClient {
             client,
             runtime,
             timeout: signal.timeout,
+            headers: signal.headers.clone(),
         })
     }
 }
@@ -98,6 +101,10 @@ impl HttpClient for OtlpHttpClient {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
+        let mut request = request;
+        for (name, value) in &self.headers {
+            request.headers_mut().insert(name, value.clone());
+        }
         let client = self.client.clone();
         let timeout = self.timeout;
         let task = self
