@@ -9,6 +9,8 @@
 //!   5 events (headers, message and trailers events), a link to the connection span.
 //! - `encode/naive_floor/*`: the naive floor's span (`src/naive.rs`): 3 attributes.
 //!
+//! `*/free_only` only drops the batch: the part of `direct` no encoder can save.
+//!
 //! Each iteration is one batch from its own clone of the spans, so freeing the spans is in
 //! the figure for both paths; both encode into a buffer reused across batches (tonic's codec
 //! does the same for the standard path). Per span = time / 512.
@@ -16,10 +18,16 @@
 //! `CARGO_TARGET_DIR=/work/target-bench cargo bench --manifest-path bench/Cargo.toml --bench encode`
 //!
 //! Instruction counts, free of timing noise: with `ENCODE_CALLGRIND=<span>/<path>` (span
-//! `ours_5_events` or `naive_floor`, path `direct` or `standard`) the binary runs 20 batches
-//! of that path only, in `measured_batches`, and prints the spans encoded; run it under
-//! `valgrind --tool=callgrind --toggle-collect=*measured_batches*` and divide the
-//! collected instructions by that count.
+//! `ours_5_events` or `naive_floor`, path `direct`, `standard` or `free_only`) the binary
+//! runs 20 batches of that path only, in `measured_batches`, and prints the spans encoded;
+//! run it under `valgrind --tool=callgrind --toggle-collect=*measured_batches*` and divide
+//! the collected instructions by that count:
+//!
+//! ```text
+//! B=$(ls -t /work/target-bench/release/deps/encode-* | grep -v '\.d$' | head -1)
+//! ENCODE_CALLGRIND=ours_5_events/direct valgrind --tool=callgrind \
+//!     --toggle-collect='*measured_batches*' --callgrind-out-file=/tmp/cg $B
+//! ```
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -198,6 +206,9 @@ fn encode(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
+        g.bench_function(format!("{name}/free_only"), |b| {
+            b.iter_batched(|| spans.clone(), drop, BatchSize::LargeInput)
+        });
     }
     g.finish();
 }
@@ -211,7 +222,8 @@ fn measured_batches(batches: Vec<Vec<SpanData>>, path: &str, out: &mut Vec<u8>) 
     for spans in batches {
         match path {
             "direct" => direct(&resource, spans, out),
-            _ => standard(&standard_resource, spans, out),
+            "standard" => standard(&standard_resource, spans, out),
+            _ => drop(black_box(spans)),
         }
     }
 }
@@ -225,8 +237,8 @@ fn callgrind(which: &str) {
         .find(|(name, _)| *name == span)
         .expect("span: ours_5_events or naive_floor");
     assert!(
-        matches!(path, "direct" | "standard"),
-        "path: direct or standard"
+        matches!(path, "direct" | "standard" | "free_only"),
+        "path: direct, standard or free_only"
     );
     let spans = batch(make);
     let mut out = Vec::new();

@@ -8,7 +8,8 @@ use opentelemetry_sdk::trace::SpanData;
 
 use super::value::{put_attributes, put_count};
 use super::wire::{LINK_FLAGS_KEY, SPAN_FLAGS_KEY, close, fixed64_key, len_key, open};
-use super::wire::{put_bytes, put_bytes_nonempty, put_fixed32_nonzero, put_fixed64_nonzero};
+use super::wire::{put_bytes_nonempty, put_fixed32_nonzero, put_fixed64_nonzero};
+use super::wire::{put_span_id, put_trace_id};
 use super::wire::{put_varint_nonzero, varint_key};
 
 /// `Span` fields (flags, field 16, is in `wire`).
@@ -50,11 +51,11 @@ const IS_REMOTE: u32 = 0x200;
 /// Writes the body of a `Span` message.
 pub(super) fn put_span_body(out: &mut Vec<u8>, span: &SpanData) {
     let context = &span.span_context;
-    put_bytes(out, TRACE_ID, &context.trace_id().to_bytes());
-    put_bytes(out, SPAN_ID, &context.span_id().to_bytes());
+    put_trace_id(out, TRACE_ID, context.trace_id().to_bytes());
+    put_span_id(out, SPAN_ID, context.span_id().to_bytes());
     put_trace_state(out, TRACE_STATE, context);
     if span.parent_span_id != SpanId::INVALID {
-        put_bytes(out, PARENT_SPAN_ID, &span.parent_span_id.to_bytes());
+        put_span_id(out, PARENT_SPAN_ID, span.parent_span_id.to_bytes());
     }
     put_bytes_nonempty(out, NAME, span.name.as_bytes());
     put_varint_nonzero(out, KIND, kind_number(&span.span_kind));
@@ -96,8 +97,8 @@ fn put_event_body(out: &mut Vec<u8>, event: &Event) {
 
 fn put_link_body(out: &mut Vec<u8>, link: &Link) {
     let context = &link.span_context;
-    put_bytes(out, LINK_TRACE_ID, &context.trace_id().to_bytes());
-    put_bytes(out, LINK_SPAN_ID, &context.span_id().to_bytes());
+    put_trace_id(out, LINK_TRACE_ID, context.trace_id().to_bytes());
+    put_span_id(out, LINK_SPAN_ID, context.span_id().to_bytes());
     put_trace_state(out, LINK_TRACE_STATE, context);
     put_attributes(out, LINK_ATTRIBUTES, &link.attributes);
     put_count(out, LINK_DROPPED_ATTRIBUTES, link.dropped_attributes_count);

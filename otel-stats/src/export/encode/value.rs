@@ -3,8 +3,8 @@
 
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 
-use super::wire::{close, len_key, open, put_bytes, put_bytes_nonempty, put_varint};
-use super::wire::{put_varint_nonzero, varint_key};
+use super::wire::{close, len_key, open, put_bytes, put_bytes_nonempty, put_varint, varint_len};
+use super::wire::{put_fixed64, put_varint_nonzero, varint_key};
 
 /// `AnyValue` fields: one of them is always written, even when it holds its default
 /// (`""`, `false`, `0`), as prost writes a set `oneof`.
@@ -36,15 +36,71 @@ pub(super) fn put_attributes<'a>(
     }
 }
 
-/// Writes one `KeyValue` as field `key`: the key (even when empty, the conversion keeps it
-/// but prost omits an empty string, as here) and the value, always present.
+/// Writes one `KeyValue` as field `key`: the key (omitted when empty, as prost omits an
+/// empty string) and the value, always present. Sizes are computed up front, so nothing
+/// here moves once written.
 fn put_key_value(out: &mut Vec<u8>, key: u8, name: &str, value: &Value) {
-    let kv = open(out, key, 1);
-    put_bytes_nonempty(out, KV_KEY, name.as_bytes());
-    let any = open(out, KV_VALUE, 1);
+    let any_len = any_value_len(value);
+    let kv_len = nonempty_len(name.len()) + field_len(any_len);
+    if kv_len < 0x80 && !name.is_empty() {
+        // The common case, every length one byte: the framing goes out in fixed-size
+        // copies rather than byte by byte.
+        out.extend_from_slice(&[key, kv_len as u8, KV_KEY, name.len() as u8]);
+        out.extend_from_slice(name.as_bytes());
+        if let Value::String(s) = value {
+            let s = s.as_str();
+            out.extend_from_slice(&[KV_VALUE, any_len as u8, ANY_STRING, s.len() as u8]);
+            out.extend_from_slice(s.as_bytes());
+            return;
+        }
+        out.extend_from_slice(&[KV_VALUE, any_len as u8]);
+    } else {
+        out.push(key);
+        put_varint(out, kv_len as u64);
+        put_bytes_nonempty(out, KV_KEY, name.as_bytes());
+        out.push(KV_VALUE);
+        put_varint(out, any_len as u64);
+    }
     put_any_value_body(out, value);
-    close(out, any);
-    close(out, kv);
+}
+
+/// The size of a length-delimited field (key, length, body) with a body of `len` bytes.
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+/// [`field_len`] for a proto3 string, which is not written when empty.
+fn nonempty_len(len: usize) -> usize {
+    if len == 0 { 0 } else { field_len(len) }
+}
+
+/// The size of the body of an `AnyValue` holding `value`.
+fn any_value_len(value: &Value) -> usize {
+    match value {
+        Value::Bool(_) => 2,
+        Value::I64(i) => 1 + varint_len(*i as u64),
+        Value::F64(_) => 9,
+        Value::String(s) => field_len(s.as_str().len()),
+        Value::Array(array) => field_len(array_len(array)),
+        _ => 0,
+    }
+}
+
+/// The size of the body of an `ArrayValue`: each element is an `AnyValue` field.
+fn array_len(array: &Array) -> usize {
+    match array {
+        Array::Bool(values) => values.len() * field_len(2),
+        Array::I64(values) => values
+            .iter()
+            .map(|&i| field_len(1 + varint_len(i as u64)))
+            .sum(),
+        Array::F64(values) => values.len() * field_len(9),
+        Array::String(values) => values
+            .iter()
+            .map(|s| field_len(field_len(s.as_str().len())))
+            .sum(),
+        _ => 0,
+    }
 }
 
 /// Writes the body of an `AnyValue`.
@@ -55,9 +111,9 @@ fn put_any_value_body(out: &mut Vec<u8>, value: &Value) {
         Value::F64(f) => put_double(out, *f),
         Value::String(s) => put_bytes(out, ANY_STRING, s.as_str().as_bytes()),
         Value::Array(array) => {
-            let field = open(out, ANY_ARRAY, 1);
+            out.push(ANY_ARRAY);
+            put_varint(out, array_len(array) as u64);
             put_array_body(out, array);
-            close(out, field);
         }
         // A value type newer than this encoder: an empty `AnyValue` (the standard
         // conversion panics here).
@@ -77,8 +133,7 @@ fn put_int(out: &mut Vec<u8>, value: i64) {
 }
 
 fn put_double(out: &mut Vec<u8>, value: f64) {
-    out.push(ANY_DOUBLE);
-    out.extend_from_slice(&value.to_le_bytes());
+    put_fixed64(out, ANY_DOUBLE, value.to_bits());
 }
 
 /// Writes the body of an `ArrayValue`: each element as an `AnyValue` of its own.
@@ -96,7 +151,7 @@ fn put_array_body(out: &mut Vec<u8>, array: &Array) {
 }
 
 /// Writes each element as an `ArrayValue.values` field holding the `AnyValue` body `put`
-/// writes; every element but a long string fits the one-byte hole.
+/// writes.
 fn put_elements<T>(out: &mut Vec<u8>, values: &[T], put: impl Fn(&mut Vec<u8>, &T)) {
     for value in values {
         let field = open(out, ARRAY_VALUES, 1);

@@ -45,6 +45,9 @@ pub(super) const LINK_FLAGS_KEY: u8 = key(6, FIXED32);
 
 /// How many bytes `value` takes as a varint.
 pub(super) const fn varint_len(value: u64) -> usize {
+    if value < 0x80 {
+        return 1;
+    }
     // One byte per started group of 7 bits; zero still takes one byte.
     let bits = 64 - (value | 1).leading_zeros() as usize;
     bits.div_ceil(7)
@@ -85,13 +88,36 @@ pub(super) fn put_varint_nonzero(out: &mut Vec<u8>, key: u8, value: u64) {
     }
 }
 
+/// Appends a fixed64 field (one copy of key and value).
+#[inline]
+pub(super) fn put_fixed64(out: &mut Vec<u8>, key: u8, value: u64) {
+    let mut field = [key; 9];
+    field[1..].copy_from_slice(&value.to_le_bytes());
+    out.extend_from_slice(&field);
+}
+
 /// Appends a proto3 fixed64 field unless it is zero.
 #[inline]
 pub(super) fn put_fixed64_nonzero(out: &mut Vec<u8>, key: u8, value: u64) {
     if value != 0 {
-        out.push(key);
-        out.extend_from_slice(&value.to_le_bytes());
+        put_fixed64(out, key, value);
     }
+}
+
+/// Appends a trace id (16 bytes) as bytes field `key`, in one copy.
+#[inline]
+pub(super) fn put_trace_id(out: &mut Vec<u8>, key: u8, id: [u8; 16]) {
+    let mut field = [key, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    field[2..].copy_from_slice(&id);
+    out.extend_from_slice(&field);
+}
+
+/// Appends a span id (8 bytes) as bytes field `key`, in one copy.
+#[inline]
+pub(super) fn put_span_id(out: &mut Vec<u8>, key: u8, id: [u8; 8]) {
+    let mut field = [key, 8, 0, 0, 0, 0, 0, 0, 0, 0];
+    field[2..].copy_from_slice(&id);
+    out.extend_from_slice(&field);
 }
 
 /// Appends a proto3 fixed32 field unless it is zero; `key` is the field's encoded key.
@@ -112,12 +138,12 @@ pub(super) struct Open {
     hole: usize,
 }
 
-/// Starts the length-delimited field `key`, leaving `hole` bytes for its length: 1 for
-/// bodies under 128 bytes, 2 under 16 KiB, 3 under 2 MiB.
+/// Starts the length-delimited field `key`, leaving `hole` bytes (1 to 3) for its length:
+/// 1 for bodies under 128 bytes, 2 under 16 KiB, 3 under 2 MiB.
 #[inline]
 pub(super) fn open(out: &mut Vec<u8>, key: u8, hole: usize) -> Open {
     out.push(key);
-    out.resize(out.len() + hole, 0);
+    out.extend_from_slice(&[0; 3][..hole]);
     Open {
         body: out.len(),
         hole,
@@ -129,6 +155,16 @@ pub(super) fn open(out: &mut Vec<u8>, key: u8, hole: usize) -> Open {
 #[inline]
 pub(super) fn close(out: &mut Vec<u8>, field: Open) {
     let len = out.len() - field.body;
+    if field.hole == 1 && len < 0x80 {
+        out[field.body - 1] = len as u8;
+    } else {
+        close_moving(out, field, len);
+    }
+}
+
+/// [`close`] for a hole of more than one byte or a body that outgrew it.
+#[inline(never)]
+fn close_moving(out: &mut Vec<u8>, field: Open, len: usize) {
     let need = varint_len(len as u64);
     let start = field.body - field.hole;
     if need != field.hole {
