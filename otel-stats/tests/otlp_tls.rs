@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::export::{SPANS, protocol, two_rpcs_through};
+use common::export::{SPANS, mutual_tls, protocol, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
 use common::pki::Pki;
 
@@ -42,9 +42,7 @@ async fn mutual_tls_presents_the_client_certificate() {
     let pki = Pki::new();
     for wire in [Wire::Grpc, Wire::Http] {
         let receiver = Receiver::speaking(wire, Some(pki.rustls_server(true))).await;
-        let tls = TlsSettings::new()
-            .with_ca_certificate(pki.ca_file())
-            .with_client_identity(pki.client_cert_file(), pki.client_key_file());
+        let tls = mutual_tls(&pki);
         let stats = two_rpcs_through(config(wire, &receiver, tls)).await;
         assert_eq!(stats.exported, SPANS, "{wire:?}: {stats}");
         assert_eq!(receiver.spans().len() as u64, SPANS, "{wire:?}");

@@ -12,13 +12,20 @@
 //! - `error.rs`: [`ConfigError`] and [`OtlpError`].
 //! - `encode/`: [`encode_export_trace_request`], the protobuf bytes of an export request
 //!   written straight from the SDK's `SpanData`, without the generic conversion.
+//! - `exporter.rs`: [`DirectSpanExporter`], which encodes each batch of spans once into
+//!   request bytes and hands them to its own sending thread.
+//! - `transport/`: one request on the wire, OTLP/gRPC or OTLP/HTTP, and the collector's
+//!   answer; `retry.rs`: which failures are retried, and when.
 
 mod client;
 mod config;
 mod encode;
 mod env;
 mod error;
+mod exporter;
+mod retry;
 mod tls;
+mod transport;
 
 #[allow(unused_imports)] // the direct span exporter connects through these too
 pub(crate) use client::{HttpsConnector, OtlpHttpClient, https_connector, runtime};
@@ -27,4 +34,9 @@ pub use config::{
 };
 pub use encode::{encode_export_trace_request, encode_span};
 pub use error::{ConfigError, OtlpError};
+#[allow(unused_imports)] // `init_otlp` reports through it once it installs the exporter
+pub(crate) use exporter::ExportTally;
+pub use exporter::{
+    DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportHandle, DirectExportStats, DirectSpanExporter,
+};
 pub(crate) use tls::tonic_config;

@@ -113,6 +113,22 @@ impl Counters {
     }
 }
 
+/// The direct exporter reports its outcomes itself, as it settles requests after `export`.
+impl crate::export::ExportTally for Counters {
+    fn exported(&self, spans: u64) {
+        self.exported.fetch_add(spans, Ordering::Relaxed);
+    }
+
+    fn failed(&self, spans: u64, error: &dyn fmt::Display) {
+        self.failed.fetch_add(spans, Ordering::Relaxed);
+        self.warn(format_args!("exporting {spans} spans failed: {error}"));
+    }
+
+    fn dropped(&self, _spans: u64, error: &dyn fmt::Display) {
+        self.warn(format_args!("{error}"));
+    }
+}
+
 /// A warning about lost spans, with the figures as fields for structured subscribers.
 fn report(stats: ExportStats, message: fmt::Arguments<'_>) {
     tracing::warn!(

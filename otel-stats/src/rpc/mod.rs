@@ -6,7 +6,7 @@ mod body;
 mod future;
 mod headers;
 mod state;
-mod status;
+pub(crate) mod status;
 
 pub use body::StatsBody;
 pub use future::ResponseFuture;

@@ -4,15 +4,23 @@
 
 use std::time::Duration;
 
-use otel_stats::export::{OtlpConfig, Protocol};
+use otel_stats::export::{OtlpConfig, Protocol, TlsSettings};
 use otel_stats::{ExportStats, MetricsHandler, OtelGuard, OtelHandler, init_otlp_with};
 
 use super::otel::TestServer;
 use super::otlp::Wire;
+use super::pki::Pki;
 use super::{PATIENCE, req};
 
 /// The spans [`two_rpcs_through`] makes: two RPCs on each side and two connections.
 pub const SPANS: u64 = 6;
+
+/// TLS settings that trust `pki`'s CA and present its client certificate.
+pub fn mutual_tls(pki: &Pki) -> TlsSettings {
+    TlsSettings::new()
+        .with_ca_certificate(pki.ca_file())
+        .with_client_identity(pki.client_cert_file(), pki.client_key_file())
+}
 
 /// The exporter protocol that speaks `wire`.
 pub fn protocol(wire: Wire) -> Protocol {

@@ -6,6 +6,10 @@
 //! `MetricsServiceServer`) or OTLP/HTTP with protobuf bodies (a hyper service on
 //! `/v1/traces` and `/v1/metrics`), plain or over TLS (optionally requiring a client
 //! certificate), and accepts gzip on both, recording the encoding each request declared.
+//!
+//! A refusal is a gRPC [`Status`]; over HTTP it is the status code gRPC maps to HTTP
+//! (`UNAVAILABLE` 503, `INVALID_ARGUMENT` 400, `RESOURCE_EXHAUSTED` 429), with the status's
+//! `retry-after` metadata as the `Retry-After` header.
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -30,7 +34,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -61,8 +65,14 @@ struct State {
     headers: Mutex<Vec<HeaderMap>>,
     /// Export calls received, answered or not.
     calls: AtomicUsize,
-    /// Export calls to refuse with UNAVAILABLE before accepting any.
+    /// Export calls to refuse before accepting any.
     fail_first: AtomicUsize,
+    /// What they are refused with; UNAVAILABLE when `None`.
+    refusal: Option<fn() -> Status>,
+    /// Spans every accepted trace export reports rejected (an OTLP partial success).
+    rejecting: i64,
+    /// Connections accepted.
+    connections: AtomicUsize,
     /// Held shut, every export waits here until the test opens it.
     gate: Option<Semaphore>,
 }
@@ -75,9 +85,22 @@ impl State {
             let _pass = gate.acquire().await;
         }
         if call < self.fail_first.load(Ordering::SeqCst) {
-            return Err(Status::unavailable("collector restarting"));
+            return Err(self
+                .refusal
+                .map_or_else(|| Status::unavailable("collector restarting"), |f| f()));
         }
         Ok(())
+    }
+
+    /// The answer to an accepted trace export.
+    fn accepted(&self) -> ExportTraceServiceResponse {
+        let rejected_spans = self.rejecting;
+        ExportTraceServiceResponse {
+            partial_success: (rejected_spans > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans,
+                error_message: "spans too old".into(),
+            }),
+        }
     }
 }
 
@@ -94,9 +117,7 @@ impl TraceService for Service {
         let (metadata, _, message) = request.into_parts();
         self.0.headers.lock().unwrap().push(metadata.into_headers());
         self.0.requests.lock().unwrap().push(message);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
+        Ok(tonic::Response::new(self.0.accepted()))
     }
 }
 
@@ -122,6 +143,24 @@ fn respond(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
         http::header::CONTENT_TYPE,
         "application/x-protobuf".parse().unwrap(),
     );
+    response
+}
+
+/// A refusal over HTTP: gRPC's status for the code, and its `retry-after`.
+fn refuse(refusal: &Status) -> Response<Full<Bytes>> {
+    let status = match refusal.code() {
+        tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut response = respond(status, Vec::new());
+    if let Some(after) = refusal.metadata().get("retry-after") {
+        let after = after.to_str().unwrap().parse().unwrap();
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, after);
+    }
     response
 }
 
@@ -159,18 +198,15 @@ async fn http_export(state: Arc<State>, request: Request<Incoming>) -> Response<
     };
     match parts.uri.path() {
         "/v1/traces" => {
-            if state.admit().await.is_err() {
-                return respond(StatusCode::SERVICE_UNAVAILABLE, Vec::new());
+            if let Err(refusal) = state.admit().await {
+                return refuse(&refusal);
             }
             let Ok(message) = ExportTraceServiceRequest::decode(&body[..]) else {
                 return respond(StatusCode::BAD_REQUEST, Vec::new());
             };
             state.headers.lock().unwrap().push(parts.headers);
             state.requests.lock().unwrap().push(message);
-            respond(
-                StatusCode::OK,
-                ExportTraceServiceResponse::default().encode_to_vec(),
-            )
+            respond(StatusCode::OK, state.accepted().encode_to_vec())
         }
         "/v1/metrics" => {
             let Ok(message) = ExportMetricsServiceRequest::decode(&body[..]) else {
@@ -255,6 +291,27 @@ impl Receiver {
         Self::with_state(state).await
     }
 
+    /// A receiver speaking `wire` that refuses the first `n` trace exports with what
+    /// `refusal` makes (`usize::MAX`: all of them).
+    pub async fn refusing(wire: Wire, n: usize, refusal: fn() -> Status) -> Receiver {
+        let state = State {
+            refusal: Some(refusal),
+            ..State::default()
+        };
+        state.fail_first.store(n, Ordering::SeqCst);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(listener, state, wire, None)
+    }
+
+    /// A receiver that accepts every trace export but reports `n` of its spans rejected.
+    pub async fn rejecting(n: i64) -> Receiver {
+        Self::with_state(State {
+            rejecting: n,
+            ..State::default()
+        })
+        .await
+    }
+
     /// A receiver that holds every export until [`open`](Self::open).
     pub async fn stuck() -> Receiver {
         Self::with_state(State {
@@ -311,6 +368,7 @@ impl Receiver {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((io, _)) = listener.accept().await {
                 let _ = io.set_nodelay(true);
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 connections.spawn(serve_connection(io, tls.clone(), wire, Arc::clone(&shared)));
             }
         });
@@ -333,6 +391,11 @@ impl Receiver {
         if let Some(gate) = &self.state.gate {
             gate.add_permits(Semaphore::MAX_PERMITS / 2);
         }
+    }
+
+    /// The connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     pub fn calls(&self) -> usize {
