@@ -2,6 +2,7 @@
 //! echo server with an `OtelHandler` and a `MetricsHandler`, a client with an `OtelHandler`,
 //! both on the pipeline's providers (not the global ones, which parallel tests share).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use otel_stats::export::{OtlpConfig, Protocol};
@@ -9,10 +10,48 @@ use otel_stats::{ExportStats, MetricsHandler, OtelGuard, OtelHandler, init_otlp_
 
 use super::otel::TestServer;
 use super::otlp::Wire;
+use super::tls::{Pem, TestCa};
 use super::{PATIENCE, req};
 
 /// The spans [`two_rpcs_through`] makes: two RPCs on each side and two connections.
 pub const SPANS: u64 = 6;
+
+/// A CA and a client certificate written to a temporary directory, where an exporter's
+/// configuration (or its variables) can name them.
+pub struct TlsFiles {
+    dir: tempfile::TempDir,
+}
+
+impl TlsFiles {
+    pub fn new(ca: &TestCa, client: &Pem) -> TlsFiles {
+        let files = TlsFiles {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        files.file("ca.pem", &ca.cert);
+        files.file("client.pem", &client.cert);
+        files.file("client-key.pem", &client.key);
+        files
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.path().join("client.pem")
+    }
+
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client-key.pem")
+    }
+
+    /// Writes `contents` to `name` in the directory, for a file that must not work.
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
 
 /// The exporter protocol that speaks `wire`.
 pub fn protocol(wire: Wire) -> Protocol {
