@@ -8,9 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::export::{mutual_tls, protocol};
+use common::export::{Pki, mutual_tls, protocol};
 use common::otlp::{Receiver, Wire};
-use common::pki::Pki;
 use http::{HeaderName, HeaderValue};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
@@ -299,7 +298,7 @@ async fn connection_refused_is_retried_within_the_timeout_then_fails() {
 async fn spans_arrive_over_mutual_tls_with_the_configured_ca() {
     let pki = Pki::new();
     for wire in [Wire::Grpc, Wire::Http] {
-        let receiver = Receiver::speaking(wire, Some(pki.rustls_server(true))).await;
+        let receiver = pki.receiver(wire, true).await;
         let tls = mutual_tls(&pki);
         let config = config(protocol(wire), url(wire, &receiver))
             .with_tls(tls)
@@ -314,7 +313,7 @@ async fn spans_arrive_over_mutual_tls_with_the_configured_ca() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_the_roots_do_not_trust_gets_nothing() {
     let pki = Pki::new();
-    let receiver = Receiver::speaking(Wire::Grpc, Some(pki.rustls_server(false))).await;
+    let receiver = pki.receiver(Wire::Grpc, false).await;
     // No CA file: the webpki and system roots, which know nothing of the test CA.
     let config =
         config(Protocol::Grpc, receiver.endpoint()).with_timeout(Duration::from_millis(500));

@@ -7,9 +7,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::export::{SPANS, two_rpcs_through};
+use common::export::{SPANS, TlsFiles, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
-use common::pki::Pki;
+use common::tls::TestCa;
 use otel_stats::export::OtlpConfig;
 
 fn lookup(vars: HashMap<&'static str, String>) -> impl Fn(&str) -> Option<String> {
@@ -18,8 +18,9 @@ fn lookup(vars: HashMap<&'static str, String>) -> impl Fn(&str) -> Option<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_variables_choose_protocol_endpoint_tls_compression_headers_and_signals() {
-    let pki = Pki::new();
-    let receiver = Receiver::speaking(Wire::Http, Some(pki.rustls_server(true))).await;
+    let ca = TestCa::new();
+    let files = TlsFiles::new(&ca, &ca.client("exporter"));
+    let receiver = Receiver::speaking(Wire::Http, Some(ca.rustls_server(&ca.server(), true))).await;
     let file = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
     let vars = HashMap::from([
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
@@ -30,12 +31,12 @@ async fn the_variables_choose_protocol_endpoint_tls_compression_headers_and_sign
             "x-tenant=acme%20corp".to_owned(),
         ),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "5000".to_owned()),
-        ("OTEL_EXPORTER_OTLP_CERTIFICATE", file(pki.ca_file())),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", file(files.ca())),
         (
             "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-            file(pki.client_cert_file()),
+            file(files.client_cert()),
         ),
-        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", file(pki.client_key_file())),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", file(files.client_key())),
         ("OTEL_METRICS_EXPORTER", "none".to_owned()),
         ("OTEL_PROPAGATORS", "tracecontext".to_owned()),
     ]);

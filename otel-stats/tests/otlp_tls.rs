@@ -7,9 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::export::{SPANS, mutual_tls, protocol, two_rpcs_through};
+use common::export::{Pki, SPANS, mutual_tls, protocol, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
-use common::pki::Pki;
 
 use otel_stats::export::{Compression, OtlpConfig, OtlpError, Protocol, TlsSettings};
 
@@ -27,8 +26,8 @@ fn config(wire: Wire, receiver: &Receiver, tls: TlsSettings) -> OtlpConfig {
 async fn spans_and_metrics_arrive_over_tls_with_the_configured_ca() {
     let pki = Pki::new();
     for wire in [Wire::Grpc, Wire::Http] {
-        let receiver = Receiver::speaking(wire, Some(pki.rustls_server(false))).await;
-        let tls = TlsSettings::new().with_ca_certificate(pki.ca_file());
+        let receiver = pki.receiver(wire, false).await;
+        let tls = TlsSettings::new().with_ca_certificate(pki.files.ca());
         let config = config(wire, &receiver, tls).with_compression(Some(Compression::Gzip));
         let stats = two_rpcs_through(config).await;
         assert_eq!(stats.exported, SPANS, "{wire:?}: {stats}");
@@ -41,7 +40,7 @@ async fn spans_and_metrics_arrive_over_tls_with_the_configured_ca() {
 async fn mutual_tls_presents_the_client_certificate() {
     let pki = Pki::new();
     for wire in [Wire::Grpc, Wire::Http] {
-        let receiver = Receiver::speaking(wire, Some(pki.rustls_server(true))).await;
+        let receiver = pki.receiver(wire, true).await;
         let tls = mutual_tls(&pki);
         let stats = two_rpcs_through(config(wire, &receiver, tls)).await;
         assert_eq!(stats.exported, SPANS, "{wire:?}: {stats}");
@@ -53,8 +52,8 @@ async fn mutual_tls_presents_the_client_certificate() {
 async fn without_a_client_certificate_a_mutual_tls_collector_takes_nothing() {
     let pki = Pki::new();
     for wire in [Wire::Grpc, Wire::Http] {
-        let receiver = Receiver::speaking(wire, Some(pki.rustls_server(true))).await;
-        let tls = TlsSettings::new().with_ca_certificate(pki.ca_file());
+        let receiver = pki.receiver(wire, true).await;
+        let tls = TlsSettings::new().with_ca_certificate(pki.files.ca());
         let stats = two_rpcs_through(config(wire, &receiver, tls).with_metrics(None)).await;
         assert_eq!(stats.exported, 0, "{wire:?}: {stats}");
         assert_eq!(
@@ -70,7 +69,7 @@ async fn a_server_the_roots_do_not_trust_is_refused() {
     // No CA file: the webpki and system roots, which know nothing of the test CA.
     let pki = Pki::new();
     for wire in [Wire::Grpc, Wire::Http] {
-        let receiver = Receiver::speaking(wire, Some(pki.rustls_server(false))).await;
+        let receiver = pki.receiver(wire, false).await;
         let config = config(wire, &receiver, TlsSettings::new()).with_metrics(None);
         let stats = two_rpcs_through(config).await;
         assert_eq!(stats.failed, SPANS, "{wire:?}: {stats}");
@@ -82,24 +81,28 @@ async fn a_server_the_roots_do_not_trust_is_refused() {
 async fn files_that_cannot_be_used_stop_the_setup() {
     let pki = Pki::new();
     let endpoint = "https://127.0.0.1:4318";
-    let broken = pki.file("broken.pem", "-----BEGIN PRIVATE KEY-----\nnot base64\n");
+    let broken = pki
+        .files
+        .file("broken.pem", "-----BEGIN PRIVATE KEY-----\nnot base64\n");
     let cases = [
         (
-            TlsSettings::new().with_ca_certificate(pki.file("empty.pem", "")),
+            TlsSettings::new().with_ca_certificate(pki.files.file("empty.pem", "")),
             "tls.ca_certificate",
         ),
         (
-            TlsSettings::new().with_client_identity(pki.client_cert_file(), &broken),
+            TlsSettings::new().with_client_identity(pki.files.client_cert(), &broken),
             "tls.client_key",
         ),
         (
             // The CA's certificate with the client's key: they do not belong together.
-            TlsSettings::new()
-                .with_client_identity(pki.file("ca-as-client.pem", &pki.ca), pki.client_key_file()),
+            TlsSettings::new().with_client_identity(
+                pki.files.file("ca-as-client.pem", &pki.ca.cert),
+                pki.files.client_key(),
+            ),
             "tls.client_key",
         ),
         (
-            TlsSettings::new().with_ca_certificate(pki.ca_file().with_extension("missing")),
+            TlsSettings::new().with_ca_certificate(pki.files.ca().with_extension("missing")),
             "tls.ca_certificate",
         ),
     ];

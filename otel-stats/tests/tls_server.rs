@@ -17,8 +17,6 @@ use opentelemetry::trace::SpanKind;
 use otel_stats::{ClientStatsLayer, ServerStatsLayer, StatsHandler};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
@@ -97,7 +95,7 @@ impl TlsServer {
         handler: Arc<H>,
     ) -> Self {
         let tls = ca.server_tls(pem, mtls);
-        let app_tls_config = Arc::new(rustls_config(ca, pem, mtls));
+        let app_tls_config = ca.rustls_server(pem, mtls);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Log::default();
@@ -161,31 +159,6 @@ fn app_tls(
         let acceptor = acceptor.clone();
         async move { acceptor.accept(tcp?).await }
     })
-}
-
-/// What tonic's `ServerTlsConfig` for `server` (and client certificates signed by `ca` when
-/// `mtls`) amounts to, in rustls terms.
-fn rustls_config(ca: &TestCa, server: &Pem, mtls: bool) -> rustls::ServerConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .unwrap();
-    let builder = if mtls {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from(ca.der.clone())).unwrap();
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .unwrap();
-        builder.with_client_cert_verifier(verifier)
-    } else {
-        builder.with_no_client_auth()
-    };
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key_der.clone()));
-    let mut config = builder
-        .with_single_cert(vec![CertificateDer::from(server.der.clone())], key)
-        .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    config
 }
 
 /// A CA, a server certificate and a client certificate (alice's).

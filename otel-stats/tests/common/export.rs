@@ -2,24 +2,85 @@
 //! echo server with an `OtelHandler` and a `MetricsHandler`, a client with an `OtelHandler`,
 //! both on the pipeline's providers (not the global ones, which parallel tests share).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use otel_stats::export::{OtlpConfig, Protocol, TlsSettings};
 use otel_stats::{ExportStats, MetricsHandler, OtelGuard, OtelHandler, init_otlp_with};
 
 use super::otel::TestServer;
-use super::otlp::Wire;
-use super::pki::Pki;
+use super::otlp::{Receiver, Wire};
+use super::tls::{Pem, TestCa};
 use super::{PATIENCE, req};
 
 /// The spans [`two_rpcs_through`] makes: two RPCs on each side and two connections.
 pub const SPANS: u64 = 6;
 
+/// A CA, the receiver's certificate, and the client's files.
+pub struct Pki {
+    pub ca: TestCa,
+    pub server: Pem,
+    pub files: TlsFiles,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let ca = TestCa::new();
+        let files = TlsFiles::new(&ca, &ca.client("exporter"));
+        Pki {
+            server: ca.server(),
+            ca,
+            files,
+        }
+    }
+
+    pub async fn receiver(&self, wire: Wire, mtls: bool) -> Receiver {
+        Receiver::speaking(wire, Some(self.ca.rustls_server(&self.server, mtls))).await
+    }
+}
+
 /// TLS settings that trust `pki`'s CA and present its client certificate.
 pub fn mutual_tls(pki: &Pki) -> TlsSettings {
     TlsSettings::new()
-        .with_ca_certificate(pki.ca_file())
-        .with_client_identity(pki.client_cert_file(), pki.client_key_file())
+        .with_ca_certificate(pki.files.ca())
+        .with_client_identity(pki.files.client_cert(), pki.files.client_key())
+}
+
+/// A CA and a client certificate written to a temporary directory, where an exporter's
+/// configuration (or its variables) can name them.
+pub struct TlsFiles {
+    dir: tempfile::TempDir,
+}
+
+impl TlsFiles {
+    pub fn new(ca: &TestCa, client: &Pem) -> TlsFiles {
+        let files = TlsFiles {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        files.file("ca.pem", &ca.cert);
+        files.file("client.pem", &client.cert);
+        files.file("client-key.pem", &client.key);
+        files
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn client_cert(&self) -> PathBuf {
+        self.dir.path().join("client.pem")
+    }
+
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client-key.pem")
+    }
+
+    /// Writes `contents` to `name` in the directory, for a file that must not work.
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
 }
 
 /// The exporter protocol that speaks `wire`.

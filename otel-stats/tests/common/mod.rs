@@ -7,7 +7,6 @@ pub mod echo;
 pub mod export;
 pub mod otel;
 pub mod otlp;
-pub mod pki;
 pub mod recorder;
 pub mod service;
 pub mod storm;

@@ -1,12 +1,17 @@
 //! Certificates made in the test, never checked in: a CA, a server certificate for
 //! `127.0.0.1` and `localhost`, and client certificates, as PEM and as tonic's TLS configs.
 //!
-//! Self-contained (rcgen and tonic only), so the demo's tests include it too.
+//! Self-contained (rcgen, tonic and tokio-rustls only), so the demo's tests include it too.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use std::sync::Arc;
+
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 /// A certificate and its private key, PEM-encoded.
@@ -103,5 +108,30 @@ impl TestCa {
             Some(client) => tls.identity(client.identity()),
             None => tls,
         }
+    }
+
+    /// What [`server_tls`](Self::server_tls) amounts to in rustls terms, for servers that
+    /// terminate TLS themselves; offers h2 and HTTP/1.1 by ALPN.
+    pub fn rustls_server(&self, server: &Pem, mtls: bool) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if mtls {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(CertificateDer::from(self.der.clone())).unwrap();
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key_der.clone()));
+        let mut config = builder
+            .with_single_cert(vec![CertificateDer::from(server.der.clone())], key)
+            .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
     }
 }
