@@ -101,18 +101,27 @@ fn lost_spans_are_counted() {
         let stats = telemetry.export_stats();
         eprintln!("{stats}");
         assert_eq!(stats.ended, 501, "500 RPC spans and the connection span");
-        assert!(
-            stats.dropped() > 0,
-            "a queue of 64 cannot hold 501 spans: {stats}"
+        // The direct exporter (the default) does not hold the batch queue while the
+        // collector is stuck: it bounds what waits in bytes (tests/otlp_direct_exporter.rs),
+        // so the stuck collector's spans are failures here rather than queue drops. Either
+        // way every span is accounted for.
+        assert_eq!(
+            stats.exported + stats.failed + stats.dropped(),
+            stats.ended,
+            "every span accounted for: {stats}"
         );
+        assert!(stats.exported < stats.ended, "spans were lost: {stats}");
         assert!(
             stats.failed > 0,
             "exports timed out while the collector was stuck: {stats}"
         );
-        assert_eq!(
-            stats.exported as usize,
-            receiver.spans().len(),
-            "exported is what the collector has"
+        // A request the exporter gave up on may still be read by the collector once it
+        // wakes (the direct exporter has several in flight): the collector has every span
+        // counted exported, and at most those counted failed besides.
+        let received = receiver.spans().len() as u64;
+        assert!(
+            (stats.exported..=stats.exported + stats.failed).contains(&received),
+            "the collector has what was exported ({received} received): {stats}"
         );
         let periodic = warnings.taken();
         assert!(

@@ -87,8 +87,13 @@ pub enum Propagator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SpanExporterKind {
-    /// `opentelemetry-otlp`'s exporter (tonic for gRPC, our hyper client for HTTP).
+    /// [`DirectSpanExporter`](crate::export::DirectSpanExporter) (the default): each batch is
+    /// encoded once, straight from the SDK's span data, and shipped from the exporter's own
+    /// thread, with the OTLP retry rules and a bound in bytes on what is in flight.
     #[default]
+    Direct,
+    /// `opentelemetry-otlp`'s exporter (tonic for gRPC, our hyper client for HTTP), one
+    /// option away for those who want the upstream code path.
     Standard,
 }
 

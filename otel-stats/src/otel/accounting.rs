@@ -146,6 +146,8 @@ fn report(stats: ExportStats, message: fmt::Arguments<'_>) {
 pub(super) struct CountingProcessor<P> {
     pub(super) inner: P,
     pub(super) counters: Arc<Counters>,
+    /// The direct exporter's requests in flight, and how long a flush waits for them.
+    pub(super) settle: Option<(crate::export::DirectExportHandle, Duration)>,
 }
 
 impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
@@ -168,7 +170,11 @@ impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
+        let queued = self.inner.force_flush();
+        match &self.settle {
+            Some((handle, timeout)) => queued.and(handle.flush(*timeout)),
+            None => queued,
+        }
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

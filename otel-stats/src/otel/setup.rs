@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use opentelemetry::global;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
@@ -24,9 +25,10 @@ use opentelemetry_sdk::trace::{
 };
 
 use super::accounting::{Counters, CountingExporter, CountingProcessor, ExportStats};
+use crate::export::DirectExportHandle;
 use crate::export::{
-    Compression, ConfigError, OtlpConfig, OtlpError, OtlpHttpClient, Propagator, Protocol,
-    SignalConfig, SpanExporterKind, tonic_config,
+    Compression, ConfigError, DirectSpanExporter, OtlpConfig, OtlpError, OtlpHttpClient,
+    Propagator, Protocol, SignalConfig, SpanExporterKind, tonic_config,
 };
 
 /// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP as the
@@ -145,28 +147,47 @@ fn tracer_provider(
     };
     warn_if_tls_unused("traces", signal);
     match config.span_exporter {
-        SpanExporterKind::Standard => Ok(counted(builder, standard_span_exporter(signal)?)),
+        SpanExporterKind::Standard => {
+            let counters = queue_counters();
+            let exporter = CountingExporter {
+                inner: standard_span_exporter(signal)?,
+                counters: Arc::clone(&counters),
+            };
+            Ok(batched(builder, exporter, counters, None))
+        }
+        SpanExporterKind::Direct => {
+            // It counts what it settles itself, as it settles after `export` returns.
+            let counters = queue_counters();
+            let exporter = DirectSpanExporter::new(signal)?.with_tally(counters.clone());
+            // The batch processor's flush does not wait for the exporter's requests in
+            // flight; the processor around it does, so a flush means "at the collector".
+            let settle = (exporter.handle(), signal.timeout);
+            Ok(batched(builder, exporter, counters, Some(settle)))
+        }
     }
 }
 
+/// The counters of a pipeline whose queue holds what `OTEL_BSP_*` says.
+fn queue_counters() -> Arc<Counters> {
+    // The same sizes the SDK reads for `BatchConfig::default()` (its fields are private).
+    Counters::new(
+        env_u64("OTEL_BSP_MAX_QUEUE_SIZE", 2048) + env_u64("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
+    )
+}
+
 /// `exporter` behind the batch processor as `with_batch_exporter` makes it (`OTEL_BSP_*`
-/// apply), with the accounting of [`ExportStats`] around both.
-fn counted<E: SpanExporter + 'static>(
+/// apply), with the accounting of [`ExportStats`] around it; `settle` makes a flush wait
+/// for the requests the exporter still has in flight.
+fn batched<E: SpanExporter + 'static>(
     builder: TracerProviderBuilder,
     exporter: E,
+    counters: Arc<Counters>,
+    settle: Option<(DirectExportHandle, Duration)>,
 ) -> (SdkTracerProvider, Arc<Counters>) {
-    let config = BatchConfig::default();
-    // The same sizes the SDK read for `config` (its fields are private).
-    let capacity =
-        env_u64("OTEL_BSP_MAX_QUEUE_SIZE", 2048) + env_u64("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512);
-    let counters = Counters::new(capacity);
-    let exporter = CountingExporter {
-        inner: exporter,
-        counters: Arc::clone(&counters),
-    };
     let processor = CountingProcessor {
-        inner: BatchSpanProcessor::new(exporter, config),
+        inner: BatchSpanProcessor::new(exporter, BatchConfig::default()),
         counters: Arc::clone(&counters),
+        settle,
     };
     (builder.with_span_processor(processor).build(), counters)
 }
