@@ -9,6 +9,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Tracer, TracerProvider};
 
 use super::attributes;
+use super::connection::ServerAttributes;
 use super::handler::OtelHandler;
 use super::propagation::Propagation;
 use super::tracer::SpanTracer;
@@ -338,6 +339,9 @@ pub(super) struct Config {
     pub(super) public_endpoint: bool,
     pub(super) connection_spans: bool,
     pub(super) rpc_roots: bool,
+    /// `server.address` and `server.port` of server RPCs that come without a connection of
+    /// this handler (no connection wrapper).
+    pub(super) server: ServerAttributes,
     pub(super) record_metadata: Vec<String>,
     pub(super) attributes: Vec<KeyValue>,
     pub(super) legacy_attributes: bool,
@@ -356,6 +360,7 @@ impl Default for Config {
             public_endpoint: false,
             connection_spans: true,
             rpc_roots: false,
+            server: ServerAttributes::default(),
             record_metadata: Vec::new(),
             attributes: Vec::new(),
             legacy_attributes: false,

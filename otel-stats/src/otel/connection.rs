@@ -35,9 +35,8 @@ pub(super) struct ConnState {
     span: OnceLock<Context>,
     /// The peer's address as an attribute value, for the spans of the connection's RPCs.
     pub(super) peer: Option<PeerAddress>,
-    /// `server.address` and `server.port` of the last `:authority` its RPCs named: made once,
-    /// shared by its next RPCs that name the same.
-    server: OnceLock<(Option<Box<str>>, Vec<KeyValue>)>,
+    /// `server.address` and `server.port` of its RPCs.
+    server: ServerAttributes,
 }
 
 impl ConnState {
@@ -49,7 +48,7 @@ impl ConnState {
             traced: config.connection_spans,
             span: OnceLock::new(),
             peer: info.remote_addr.map(PeerAddress::new),
-            server: OnceLock::new(),
+            server: ServerAttributes::default(),
         };
         if info.side == Side::Client {
             let _ = state.span(config);
@@ -80,23 +79,86 @@ impl ConnState {
         self.span.get()
     }
 
-    /// Adds `server.address` and `server.port` of an RPC on this connection (see
-    /// [`attributes::server_of`]) to `attrs`, reusing the values of the previous RPC when it
-    /// named the same `:authority`.
+    /// Adds `server.address` and `server.port` of an RPC on this connection to `attrs`.
     pub(super) fn push_server(&self, authority: Option<&str>, attrs: &mut Vec<KeyValue>) {
-        match self.server.get() {
-            Some((seen, known)) if seen.as_deref() == authority => {
-                attrs.extend(known.iter().cloned());
+        self.server.push(authority, self.info.local_addr, attrs);
+    }
+}
+
+/// `server.address` and `server.port` (see [`attributes::server_of`]), made for the first
+/// `:authority` and local address seen and shared, without allocating, by the RPCs that come
+/// with the same; others get theirs made for them. A server has one name, or few.
+#[derive(Debug, Default)]
+pub(super) struct ServerAttributes {
+    first: OnceLock<Named>,
+}
+
+/// The attributes made for an `:authority` and a local address.
+#[derive(Debug)]
+struct Named {
+    authority: Option<Box<str>>,
+    local: Option<SocketAddr>,
+    attributes: Vec<KeyValue>,
+}
+
+impl ServerAttributes {
+    /// Adds the attributes of an RPC that named `authority`, received on `local`, to `attrs`.
+    pub(super) fn push(
+        &self,
+        authority: Option<&str>,
+        local: Option<SocketAddr>,
+        attrs: &mut Vec<KeyValue>,
+    ) {
+        match self.first.get() {
+            Some(named) if named.authority.as_deref() == authority && named.local == local => {
+                attrs.extend(named.attributes.iter().cloned());
             }
             _ => {
-                let known = attributes::server_of(authority, self.local_addr());
-                attrs.extend(known.iter().cloned());
-                let _ = self.server.set((authority.map(Box::from), known));
+                let attributes = attributes::server_of(authority, local);
+                attrs.extend(attributes.iter().cloned());
+                let _ = self.first.set(Named {
+                    authority: authority.map(Box::from),
+                    local,
+                    attributes,
+                });
             }
         }
     }
+}
 
-    fn local_addr(&self) -> Option<SocketAddr> {
-        self.info.local_addr
+#[cfg(test)]
+mod tests {
+    use opentelemetry::Value;
+    use opentelemetry_semantic_conventions::attribute::{SERVER_ADDRESS, SERVER_PORT};
+
+    use super::*;
+
+    #[test]
+    fn the_first_servers_attributes_are_shared_others_are_made() {
+        let names = ServerAttributes::default();
+        let local: SocketAddr = "10.0.0.1:50051".parse().unwrap();
+        let pushed = |authority| {
+            let mut attrs = Vec::new();
+            names.push(authority, Some(local), &mut attrs);
+            attrs
+        };
+        let first = pushed(Some("echo.example:443"));
+        let again = pushed(Some("echo.example:443"));
+        assert_eq!(first, again);
+        // The same allocation, not a copy.
+        match (&first[0].value, &again[0].value) {
+            (Value::String(a), Value::String(b)) => {
+                assert!(std::ptr::eq(a.as_str(), b.as_str()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            pushed(None),
+            [
+                KeyValue::new(SERVER_ADDRESS, "10.0.0.1"),
+                KeyValue::new(SERVER_PORT, 50051)
+            ]
+        );
+        assert_eq!(first, pushed(Some("echo.example:443")), "the first stays");
     }
 }

@@ -296,7 +296,9 @@ impl OtelHandler {
             (Side::Client, _) => semconv::push_server(&mut attrs, info.authority()),
             (Side::Server, Some(conn)) => conn.push_server(info.authority(), &mut attrs),
             (Side::Server, None) => {
-                attrs.extend(attributes::server_of(info.authority(), info.local_addr()));
+                config
+                    .server
+                    .push(info.authority(), info.local_addr(), &mut attrs);
             }
         }
         let peer = conn.and_then(|c| c.peer.as_ref());
