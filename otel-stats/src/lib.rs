@@ -59,7 +59,7 @@
 //! [`OtelHandler`] turns the events into spans: an RPC span per RPC (`SERVER` or `CLIENT`,
 //! named `package.Service/Method`, with the semantic conventions' attributes and status), a
 //! span event per message, header and trailer block, a `grpc.connection` span per
-//! connection, and W3C trace context in the request metadata, so that client and server are
+//! connection that carried an RPC, and W3C trace context in the request metadata, so that client and server are
 //! one trace. Options (tracer provider, propagator, [`filters`], events, public endpoints,
 //! metadata to record) are on [`OtelHandlerBuilder`]. Cargo features:
 //!
