@@ -70,6 +70,10 @@ fn watch(log: Log) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clon
 /// How the server is put together.
 #[derive(Clone, Copy)]
 enum Stack {
+    /// Plaintext HTTP/2 and no otel-stats at all.
+    PlainBare,
+    /// Plaintext HTTP/2 over `stats.incoming(..)`, with the layer.
+    Plain,
     /// `Server::tls_config` and no otel-stats at all.
     Bare,
     /// `Server::tls_config` over `stats.incoming(..)`, with the layer.
@@ -106,6 +110,20 @@ impl TlsServer {
                 let _ = signal.await;
             };
             let served = match stack {
+                Stack::PlainBare => {
+                    Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(TcpIncoming::from(listener), stopped)
+                        .await
+                }
+                Stack::Plain => {
+                    let incoming = stats.incoming(TcpIncoming::from(listener));
+                    Server::builder()
+                        .layer(stats)
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, stopped)
+                        .await
+                }
                 Stack::Bare => {
                     Server::builder()
                         .tls_config(tls)
@@ -190,10 +208,15 @@ impl Pki {
     ) -> (Seen, SocketAddr) {
         let server = TlsServer::start(stack, &self.ca, &self.server, mtls, handler).await;
         let client_stats = Arc::new(Recorder::new("client"));
-        let endpoint = Endpoint::from_shared(format!("https://{}", server.addr))
-            .unwrap()
-            .tls_config(self.ca.client_tls(mtls.then_some(&self.alice)))
-            .unwrap();
+        let endpoint = match stack {
+            Stack::PlainBare | Stack::Plain => {
+                Endpoint::from_shared(format!("http://{}", server.addr)).unwrap()
+            }
+            _ => Endpoint::from_shared(format!("https://{}", server.addr))
+                .unwrap()
+                .tls_config(self.ca.client_tls(mtls.then_some(&self.alice)))
+                .unwrap(),
+        };
         let channel = ClientStatsLayer::from_arc(Arc::clone(&client_stats))
             .connect(endpoint)
             .await
@@ -247,6 +270,27 @@ fn assert_rpc_in_its_connection(recorder: &Recorder, client: SocketAddr) {
     let rpc = events.iter().find(|e| e.name == "TagRPC").unwrap();
     assert_eq!(rpc.conn, conn.conn, "tag_rpc got the connection's context");
     assert_eq!(rpc.remote_addr, Some(client));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_the_service_sees_what_it_sees_without_otel_stats() {
+    let pki = Pki::new();
+    let (bare, _) = pki.talk(false, Stack::PlainBare, noop()).await;
+    let recorder = Arc::new(Recorder::new("server"));
+    let (layered, client) = pki.talk(false, Stack::Plain, Arc::clone(&recorder)).await;
+    assert_eq!(
+        bare,
+        Seen {
+            remote_addr: "client".to_owned(),
+            local_addr: "server".to_owned(),
+            peer_certs: None,
+            tcp_connect_info: client_and_server(),
+            tls_connect_info: None,
+        },
+        "tonic's own view over h2c"
+    );
+    assert_eq!(layered, bare, "the same behind the layer and the wrapper");
+    assert_rpc_in_its_connection(&recorder, client);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
