@@ -47,6 +47,11 @@ use crate::export::{
 ///   it, and a full queue drops spans rather than wait, so exporting never blocks an RPC.
 ///   What is lost is counted ([`OtelGuard::export_stats`]) and reported as `tracing`
 ///   warnings (target `otel_stats::export`), never printed by the library.
+/// - Each batch is encoded once, straight from the SDK's span data, and shipped by
+///   [`DirectSpanExporter`](crate::export::DirectSpanExporter) from its own thread, with the
+///   OTLP retry rules and a bound in bytes on what waits for the collector;
+///   [`SpanExporterKind::Standard`](crate::export::SpanExporterKind::Standard) installs
+///   opentelemetry-otlp's exporter instead.
 /// - Metrics (from [`MetricsHandler`](crate::MetricsHandler)s) are aggregated in memory and
 ///   exported by the SDK's periodic reader every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds
 ///   (60 000 by default), with cumulative temporality.
