@@ -46,7 +46,7 @@ pub async fn serve_tls(
     let routes = Routes::new(Echo::server()).add_service(health_service);
     match handler {
         Some(handler) => {
-            let stats = ServerStatsLayer::new(handler);
+            let stats = ServerStatsLayer::from_arc(handler);
             let incoming = stats.incoming(incoming);
             builder
                 .layer(stats)

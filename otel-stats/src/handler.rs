@@ -294,14 +294,15 @@ forward_handler!(Box, Arc);
 ///
 /// ```
 /// use std::sync::Arc;
-/// use otel_stats::{BoxHandler, LogHandler, NoopHandler, OtelHandler, ServerStatsLayer};
+/// use otel_stats::{BoxHandler, LogHandler, NoopHandler, OtelHandler, ServerStatsLayer, StatsHandler};
 ///
 /// let handler: BoxHandler = match std::env::var("STATS").as_deref() {
 ///     Ok("log") => Arc::new(LogHandler::text(std::io::stderr())),
 ///     Ok("none") => Arc::new(NoopHandler),
 ///     _ => Arc::new(OtelHandler::new()),
 /// };
-/// let stats: ServerStatsLayer<BoxHandler> = ServerStatsLayer::new(handler);
+/// // `from_arc` takes the `Arc` as it is: no second one around it.
+/// let stats: ServerStatsLayer<dyn StatsHandler> = ServerStatsLayer::from_arc(handler);
 /// # let _ = stats;
 /// ```
 pub type BoxHandler = Arc<dyn StatsHandler>;

@@ -2,11 +2,14 @@
 
 use tonic::transport::Channel;
 
-use crate::{BoxHandler, ClientStatsService, MetricsHandler, OtelHandler};
+#[cfg(doc)]
+use crate::BoxHandler;
+use crate::{ClientStatsService, MetricsHandler, OtelHandler, StatsHandler};
 
 /// A tonic channel whose RPCs are reported to `H`: what
 /// [`ClientStatsLayer::connect`](crate::ClientStatsLayer::connect) returns, and what a
-/// generated client wraps. Without `H`, a [`BoxHandler`].
+/// generated client wraps. Without `H`, a `dyn StatsHandler`: what
+/// [`ClientStatsLayer::from_arc`](crate::ClientStatsLayer::from_arc) makes of a [`BoxHandler`].
 ///
 /// ```no_run
 /// use otel_stats::{ClientStatsLayer, OtelAndMetrics, StatsChannel};
@@ -25,7 +28,7 @@ use crate::{BoxHandler, ClientStatsService, MetricsHandler, OtelHandler};
 /// # let _ = app.channel;
 /// # Ok(()) }
 /// ```
-pub type StatsChannel<H = BoxHandler> = ClientStatsService<Channel, H>;
+pub type StatsChannel<H = dyn StatsHandler> = ClientStatsService<Channel, H>;
 
 /// Spans and metrics from the same events, the usual pair of handlers. `Default` gives both
 /// with the global providers.

@@ -34,11 +34,11 @@ use crate::handler::StatsHandler;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct ClientStatsLayer<H> {
+pub struct ClientStatsLayer<H: ?Sized> {
     handler: Arc<H>,
 }
 
-impl<H> Clone for ClientStatsLayer<H> {
+impl<H: ?Sized> Clone for ClientStatsLayer<H> {
     fn clone(&self) -> Self {
         ClientStatsLayer {
             handler: Arc::clone(&self.handler),
@@ -46,13 +46,35 @@ impl<H> Clone for ClientStatsLayer<H> {
     }
 }
 
-impl<H: StatsHandler> ClientStatsLayer<H> {
+impl<H: StatsHandler + ?Sized> ClientStatsLayer<H> {
     /// A layer reporting to `handler`.
-    pub fn new(handler: H) -> Self {
+    pub fn new(handler: H) -> Self
+    where
+        H: Sized,
+    {
         Self::from_arc(Arc::new(handler))
     }
 
     /// A layer reporting to a handler that is shared with other layers or wrappers.
+    ///
+    /// `H` may be unsized: a [`BoxHandler`](crate::BoxHandler) (`Arc<dyn StatsHandler>`)
+    /// goes in as it is, with no second `Arc` around it, and each event is one call through
+    /// its vtable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use otel_stats::{BoxHandler, ClientStatsLayer, LogHandler, OtelHandler, StatsHandler};
+    ///
+    /// let handler: BoxHandler = if std::env::var_os("STATS_LOG").is_some() {
+    ///     Arc::new(LogHandler::text(std::io::stderr()))
+    /// } else {
+    ///     Arc::new(OtelHandler::new())
+    /// };
+    /// let stats: ClientStatsLayer<dyn StatsHandler> = ClientStatsLayer::from_arc(handler);
+    /// # let _ = stats;
+    /// ```
     pub fn from_arc(handler: Arc<H>) -> Self {
         ClientStatsLayer { handler }
     }
@@ -148,7 +170,7 @@ impl<H: StatsHandler> ClientStatsLayer<H> {
     }
 }
 
-impl<S, H> Layer<S> for ClientStatsLayer<H> {
+impl<S, H: ?Sized> Layer<S> for ClientStatsLayer<H> {
     type Service = ClientStatsService<S, H>;
 
     fn layer(&self, inner: S) -> Self::Service {

@@ -14,7 +14,7 @@ use crate::rpc::{self, Direction, ResponseFuture, RpcState, StatsBody};
 /// The service made by [`ClientStatsLayer`](crate::ClientStatsLayer): a `GrpcService` that
 /// tonic-generated clients take.
 #[derive(Debug)]
-pub struct ClientStatsService<S, H> {
+pub struct ClientStatsService<S, H: ?Sized> {
     inner: S,
     handler: Arc<H>,
     /// The server's `host:port`, for requests that carry no authority: tonic-generated
@@ -22,7 +22,7 @@ pub struct ClientStatsService<S, H> {
     authority: Option<Authority>,
 }
 
-impl<S: Clone, H> Clone for ClientStatsService<S, H> {
+impl<S: Clone, H: ?Sized> Clone for ClientStatsService<S, H> {
     fn clone(&self) -> Self {
         ClientStatsService {
             inner: self.inner.clone(),
@@ -32,7 +32,7 @@ impl<S: Clone, H> Clone for ClientStatsService<S, H> {
     }
 }
 
-impl<S, H> ClientStatsService<S, H> {
+impl<S, H: ?Sized> ClientStatsService<S, H> {
     pub(crate) fn new(inner: S, handler: Arc<H>) -> Self {
         ClientStatsService {
             inner,
@@ -61,7 +61,7 @@ where
     B: Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     ResBody: Body,
-    H: StatsHandler,
+    H: StatsHandler + ?Sized,
 {
     type Response = Response<StatsBody<ResBody, H>>;
     type Error = S::Error;

@@ -18,19 +18,19 @@ use crate::handler::StatsHandler;
 /// It wraps connectors that give tokio IO in hyper's `TokioIo`, as hyper-util's
 /// `HttpConnector` (tonic's default) does. Made by
 /// [`ClientStatsLayer::connector`](crate::ClientStatsLayer::connector).
-pub struct StatsConnector<C, H> {
+pub struct StatsConnector<C, H: ?Sized> {
     inner: C,
     handler: Arc<H>,
 }
 
-impl<C, H> StatsConnector<C, H> {
+impl<C, H: ?Sized> StatsConnector<C, H> {
     /// Wraps `inner`, reporting its connections to `handler`.
     pub fn new(inner: C, handler: Arc<H>) -> Self {
         StatsConnector { inner, handler }
     }
 }
 
-impl<C: Clone, H> Clone for StatsConnector<C, H> {
+impl<C: Clone, H: ?Sized> Clone for StatsConnector<C, H> {
     fn clone(&self) -> Self {
         StatsConnector {
             inner: self.inner.clone(),
@@ -39,7 +39,7 @@ impl<C: Clone, H> Clone for StatsConnector<C, H> {
     }
 }
 
-impl<C: std::fmt::Debug, H> std::fmt::Debug for StatsConnector<C, H> {
+impl<C: std::fmt::Debug, H: ?Sized> std::fmt::Debug for StatsConnector<C, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatsConnector")
             .field("inner", &self.inner)
@@ -52,7 +52,7 @@ where
     C: Service<Uri, Response = TokioIo<IO>>,
     C::Future: Send + 'static,
     IO: AsyncRead + AsyncWrite + Connection + Unpin + Send + 'static,
-    H: StatsHandler,
+    H: StatsHandler + ?Sized,
 {
     type Response = TokioIo<StatsIo<IO, H>>;
     type Error = C::Error;

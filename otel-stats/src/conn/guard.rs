@@ -8,7 +8,7 @@ use crate::event::{ConnBegin, ConnEnd, ConnStats, ConnTagInfo, Side};
 use crate::handler::{self, StatsHandler};
 
 /// One tagged connection: fires `ConnBegin` when made, `ConnEnd` when dropped.
-pub(super) struct ConnGuard<H: StatsHandler> {
+pub(super) struct ConnGuard<H: StatsHandler + ?Sized> {
     handler: Arc<H>,
     cx: Context,
     side: Side,
@@ -17,7 +17,7 @@ pub(super) struct ConnGuard<H: StatsHandler> {
     pub(super) bytes_written: u64,
 }
 
-impl<H: StatsHandler> ConnGuard<H> {
+impl<H: StatsHandler + ?Sized> ConnGuard<H> {
     /// Tags the connection and reports `ConnBegin`.
     pub(super) fn begin(
         handler: Arc<H>,
@@ -44,7 +44,7 @@ impl<H: StatsHandler> ConnGuard<H> {
     }
 }
 
-impl<H: StatsHandler> Drop for ConnGuard<H> {
+impl<H: StatsHandler + ?Sized> Drop for ConnGuard<H> {
     fn drop(&mut self) {
         let end = ConnEnd {
             side: self.side,

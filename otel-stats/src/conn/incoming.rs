@@ -15,14 +15,14 @@ pin_project! {
     /// `serve_with_incoming_shutdown`.
     ///
     /// Made by [`ServerStatsLayer::incoming`](crate::ServerStatsLayer::incoming).
-    pub struct StatsIncoming<I, H> {
+    pub struct StatsIncoming<I, H: ?Sized> {
         #[pin]
         inner: I,
         handler: Arc<H>,
     }
 }
 
-impl<I, H> StatsIncoming<I, H> {
+impl<I, H: ?Sized> StatsIncoming<I, H> {
     /// Wraps `inner`, reporting its connections to `handler`.
     pub fn new(inner: I, handler: Arc<H>) -> Self {
         StatsIncoming { inner, handler }
@@ -34,7 +34,7 @@ impl<I, H> StatsIncoming<I, H> {
     }
 }
 
-impl<I: std::fmt::Debug, H> std::fmt::Debug for StatsIncoming<I, H> {
+impl<I: std::fmt::Debug, H: ?Sized> std::fmt::Debug for StatsIncoming<I, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatsIncoming")
             .field("inner", &self.inner)
@@ -46,7 +46,7 @@ impl<I, IO, E, H> Stream for StatsIncoming<I, H>
 where
     I: Stream<Item = Result<IO, E>>,
     IO: Connected,
-    H: StatsHandler,
+    H: StatsHandler + ?Sized,
 {
     type Item = Result<StatsIo<IO, H>, E>;
 

@@ -27,14 +27,14 @@ use crate::handler::StatsHandler;
 /// the `TlsConnectInfo` of a TLS stream the application accepted and wrapped itself). An IO
 /// without TCP addresses (a Unix socket, an in-memory pipe) still reports its connection
 /// events, but its RPCs' contexts do not derive from the connection's.
-pub struct StatsIo<IO, H: StatsHandler> {
+pub struct StatsIo<IO, H: StatsHandler + ?Sized> {
     inner: IO,
     guard: ConnGuard<H>,
     info: ConnInfo,
     _open: Option<Registration>,
 }
 
-impl<IO, H: StatsHandler> StatsIo<IO, H> {
+impl<IO, H: StatsHandler + ?Sized> StatsIo<IO, H> {
     /// Wraps an IO a server accepted.
     pub fn server(inner: IO, handler: Arc<H>) -> Self
     where
@@ -91,7 +91,7 @@ fn client_addrs(connected: &ClientConnected) -> (Option<SocketAddr>, Option<Sock
     }
 }
 
-impl<IO, H: StatsHandler> std::fmt::Debug for StatsIo<IO, H> {
+impl<IO, H: StatsHandler + ?Sized> std::fmt::Debug for StatsIo<IO, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatsIo")
             .field("info", &self.info)
@@ -99,7 +99,7 @@ impl<IO, H: StatsHandler> std::fmt::Debug for StatsIo<IO, H> {
     }
 }
 
-impl<IO: Connected, H: StatsHandler> Connected for StatsIo<IO, H> {
+impl<IO: Connected, H: StatsHandler + ?Sized> Connected for StatsIo<IO, H> {
     type ConnectInfo = IO::ConnectInfo;
 
     fn connect_info(&self) -> IO::ConnectInfo {
@@ -107,13 +107,13 @@ impl<IO: Connected, H: StatsHandler> Connected for StatsIo<IO, H> {
     }
 }
 
-impl<IO: Connection, H: StatsHandler> Connection for StatsIo<IO, H> {
+impl<IO: Connection, H: StatsHandler + ?Sized> Connection for StatsIo<IO, H> {
     fn connected(&self) -> ClientConnected {
         self.inner.connected()
     }
 }
 
-impl<IO: AsyncRead + Unpin, H: StatsHandler> AsyncRead for StatsIo<IO, H> {
+impl<IO: AsyncRead + Unpin, H: StatsHandler + ?Sized> AsyncRead for StatsIo<IO, H> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -127,7 +127,7 @@ impl<IO: AsyncRead + Unpin, H: StatsHandler> AsyncRead for StatsIo<IO, H> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin, H: StatsHandler> AsyncWrite for StatsIo<IO, H> {
+impl<IO: AsyncWrite + Unpin, H: StatsHandler + ?Sized> AsyncWrite for StatsIo<IO, H> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

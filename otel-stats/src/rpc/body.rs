@@ -20,14 +20,18 @@ pin_project! {
     ///
     /// The response body (server) or the received body (client) also reports the trailers and
     /// the RPC's `End`, at the trailers, on an error, or when it is dropped unfinished.
-    pub struct StatsBody<B, H: StatsHandler> {
+    pub struct StatsBody<B, H>
+    where
+        H: StatsHandler,
+        H: ?Sized,
+    {
         #[pin]
         inner: B,
         stats: Option<BodyStats<H>>,
     }
 }
 
-impl<B: std::fmt::Debug, H: StatsHandler> std::fmt::Debug for StatsBody<B, H> {
+impl<B: std::fmt::Debug, H: StatsHandler + ?Sized> std::fmt::Debug for StatsBody<B, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatsBody")
             .field("inner", &self.inner)
@@ -37,7 +41,7 @@ impl<B: std::fmt::Debug, H: StatsHandler> std::fmt::Debug for StatsBody<B, H> {
 }
 
 /// What a body reports, and where it is in its stream.
-pub(super) struct BodyStats<H: StatsHandler> {
+pub(super) struct BodyStats<H: StatsHandler + ?Sized> {
     rpc: Arc<RpcState<H>>,
     dir: Direction,
     decoder: FrameDecoder,
@@ -49,7 +53,7 @@ pub(super) struct BodyStats<H: StatsHandler> {
     pending_header: Option<HeaderMap>,
 }
 
-impl<B, H: StatsHandler> StatsBody<B, H> {
+impl<B, H: StatsHandler + ?Sized> StatsBody<B, H> {
     /// A body that reports nothing (a request that is not gRPC).
     pub(crate) fn passthrough(inner: B) -> Self {
         StatsBody { inner, stats: None }
@@ -87,7 +91,7 @@ impl<B, H: StatsHandler> StatsBody<B, H> {
     }
 }
 
-impl<H: StatsHandler> BodyStats<H> {
+impl<H: StatsHandler + ?Sized> BodyStats<H> {
     fn data(&mut self, data: &Bytes) {
         let Self {
             rpc,
@@ -170,7 +174,7 @@ impl<H: StatsHandler> BodyStats<H> {
     }
 }
 
-impl<H: StatsHandler> Drop for BodyStats<H> {
+impl<H: StatsHandler + ?Sized> Drop for BodyStats<H> {
     fn drop(&mut self) {
         if self.ends_rpc {
             self.rpc.end_dropped();
@@ -182,7 +186,7 @@ impl<B, H> Body for StatsBody<B, H>
 where
     B: Body<Data = Bytes>,
     B::Error: 'static,
-    H: StatsHandler,
+    H: StatsHandler + ?Sized,
 {
     type Data = Bytes;
     type Error = B::Error;

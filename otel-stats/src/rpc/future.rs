@@ -20,7 +20,11 @@ pin_project! {
     /// of a trailers-only response) and wraps the response body.
     ///
     /// Dropped before it resolves, it ends the RPC as `CANCELLED` (or `DEADLINE_EXCEEDED`).
-    pub struct ResponseFuture<F, H: StatsHandler> {
+    pub struct ResponseFuture<F, H>
+    where
+        H: StatsHandler,
+        H: ?Sized,
+    {
         #[pin]
         inner: F,
         rpc: RpcGuard<H>,
@@ -28,7 +32,7 @@ pin_project! {
     }
 }
 
-impl<F, H: StatsHandler> std::fmt::Debug for ResponseFuture<F, H> {
+impl<F, H: StatsHandler + ?Sized> std::fmt::Debug for ResponseFuture<F, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("instrumented", &self.rpc.0.is_some())
@@ -37,9 +41,9 @@ impl<F, H: StatsHandler> std::fmt::Debug for ResponseFuture<F, H> {
 }
 
 /// Ends the RPC as dropped unless the response arrived and the RPC was taken out.
-struct RpcGuard<H: StatsHandler>(Option<Arc<RpcState<H>>>);
+struct RpcGuard<H: StatsHandler + ?Sized>(Option<Arc<RpcState<H>>>);
 
-impl<H: StatsHandler> Drop for RpcGuard<H> {
+impl<H: StatsHandler + ?Sized> Drop for RpcGuard<H> {
     fn drop(&mut self) {
         if let Some(rpc) = &self.0 {
             rpc.end_dropped();
@@ -47,7 +51,7 @@ impl<H: StatsHandler> Drop for RpcGuard<H> {
     }
 }
 
-impl<F, H: StatsHandler> ResponseFuture<F, H> {
+impl<F, H: StatsHandler + ?Sized> ResponseFuture<F, H> {
     pub(crate) fn passthrough(inner: F) -> Self {
         ResponseFuture {
             inner,
@@ -70,7 +74,7 @@ where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body,
     E: 'static,
-    H: StatsHandler,
+    H: StatsHandler + ?Sized,
 {
     type Output = Result<Response<StatsBody<B, H>>, E>;
 
@@ -106,7 +110,7 @@ where
 /// - client: `InHeader` now; the body reports `InPayload`s, `InTrailer` and `End`;
 /// - server: the body reports `OutHeader` before its first frame, then `OutPayload`s,
 ///   `OutTrailer` and `End`.
-fn on_response<B: Body, H: StatsHandler>(
+fn on_response<B: Body, H: StatsHandler + ?Sized>(
     rpc: Arc<RpcState<H>>,
     response: Response<B>,
 ) -> Response<StatsBody<B, H>> {

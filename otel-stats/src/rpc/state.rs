@@ -23,7 +23,7 @@ pub(crate) enum Direction {
 ///
 /// Shared (behind an `Arc`) by the request body, the response future and the response body,
 /// whichever of them is the last to see the RPC.
-pub(crate) struct RpcState<H> {
+pub(crate) struct RpcState<H: ?Sized> {
     handler: Arc<H>,
     cx: Context,
     side: Side,
@@ -55,7 +55,7 @@ pub(crate) struct RpcInfo {
     pub(crate) timeout: Option<Duration>,
 }
 
-impl<H: StatsHandler> RpcState<H> {
+impl<H: StatsHandler + ?Sized> RpcState<H> {
     pub(crate) fn new(handler: Arc<H>, cx: Context, info: RpcInfo) -> Self {
         RpcState {
             payloads: handler::wants_payloads(&*handler, &cx),

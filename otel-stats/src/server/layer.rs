@@ -33,11 +33,11 @@ use crate::handler::StatsHandler;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct ServerStatsLayer<H> {
+pub struct ServerStatsLayer<H: ?Sized> {
     handler: Arc<H>,
 }
 
-impl<H> Clone for ServerStatsLayer<H> {
+impl<H: ?Sized> Clone for ServerStatsLayer<H> {
     fn clone(&self) -> Self {
         ServerStatsLayer {
             handler: Arc::clone(&self.handler),
@@ -45,13 +45,35 @@ impl<H> Clone for ServerStatsLayer<H> {
     }
 }
 
-impl<H: StatsHandler> ServerStatsLayer<H> {
+impl<H: StatsHandler + ?Sized> ServerStatsLayer<H> {
     /// A layer reporting to `handler`.
-    pub fn new(handler: H) -> Self {
+    pub fn new(handler: H) -> Self
+    where
+        H: Sized,
+    {
         Self::from_arc(Arc::new(handler))
     }
 
     /// A layer reporting to a handler that is shared with other layers or wrappers.
+    ///
+    /// `H` may be unsized: a [`BoxHandler`](crate::BoxHandler) (`Arc<dyn StatsHandler>`)
+    /// goes in as it is, with no second `Arc` around it, and each event is one call through
+    /// its vtable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use otel_stats::{BoxHandler, ServerStatsLayer, LogHandler, OtelHandler, StatsHandler};
+    ///
+    /// let handler: BoxHandler = if std::env::var_os("STATS_LOG").is_some() {
+    ///     Arc::new(LogHandler::text(std::io::stderr()))
+    /// } else {
+    ///     Arc::new(OtelHandler::new())
+    /// };
+    /// let stats: ServerStatsLayer<dyn StatsHandler> = ServerStatsLayer::from_arc(handler);
+    /// # let _ = stats;
+    /// ```
     pub fn from_arc(handler: Arc<H>) -> Self {
         ServerStatsLayer { handler }
     }
@@ -97,7 +119,7 @@ impl<H: StatsHandler> ServerStatsLayer<H> {
     }
 }
 
-impl<S, H> Layer<S> for ServerStatsLayer<H> {
+impl<S, H: ?Sized> Layer<S> for ServerStatsLayer<H> {
     type Service = ServerStatsService<S, H>;
 
     fn layer(&self, inner: S) -> Self::Service {

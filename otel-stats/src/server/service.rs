@@ -13,12 +13,12 @@ use crate::rpc::{self, Direction, ResponseFuture, RpcState, StatsBody};
 
 /// The service made by [`ServerStatsLayer`](crate::ServerStatsLayer).
 #[derive(Debug)]
-pub struct ServerStatsService<S, H> {
+pub struct ServerStatsService<S, H: ?Sized> {
     inner: S,
     handler: Arc<H>,
 }
 
-impl<S: Clone, H> Clone for ServerStatsService<S, H> {
+impl<S: Clone, H: ?Sized> Clone for ServerStatsService<S, H> {
     fn clone(&self) -> Self {
         ServerStatsService {
             inner: self.inner.clone(),
@@ -27,7 +27,7 @@ impl<S: Clone, H> Clone for ServerStatsService<S, H> {
     }
 }
 
-impl<S, H> ServerStatsService<S, H> {
+impl<S, H: ?Sized> ServerStatsService<S, H> {
     pub(crate) fn new(inner: S, handler: Arc<H>) -> Self {
         ServerStatsService { inner, handler }
     }
@@ -38,7 +38,7 @@ where
     S: Service<Request<StatsBody<B, H>>, Response = Response<ResBody>>,
     S::Error: 'static,
     ResBody: Body,
-    H: StatsHandler,
+    H: StatsHandler + ?Sized,
 {
     type Response = Response<StatsBody<ResBody, H>>;
     type Error = S::Error;
