@@ -352,6 +352,7 @@ impl Run {
             "round": self.round,
             "workload": self.workload.name(),
             "setup": self.setup.name(),
+            "exporter": self.setup.exporter_name(),
             "count": self.sample.count,
             "secs": self.sample.secs,
             "per_sec": self.rate(),
@@ -604,6 +605,7 @@ fn load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
             summary.push(json!({
                 "workload": workload.name(),
                 "setup": setup.name(),
+                "exporter": setup.exporter_name(),
                 "per_sec_median": rate,
                 "ratio_to_bare_median": ratio,
                 "p50_us_median": p50,
@@ -740,7 +742,7 @@ fn h2load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
                 succeeded
             );
             runs.push(json!({
-                "round": round, "setup": setup.name(), "req_per_sec": rps,
+                "round": round, "setup": setup.name(), "exporter": setup.exporter_name(), "req_per_sec": rps,
                 "server_cpu_us_per_req": cpu_per, "mean_request_time": mean_req,
                 "server_peak_rss_kib": rss, "spans_created": created, "spans_arrived": arrived,
                 "requests_line": succeeded,
@@ -748,7 +750,7 @@ fn h2load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
         }
     }
     let mut md = String::from(
-        "| set-up | req/s | ratio to bare | server CPU µs/req | Δ CPU vs bare µs | spans created / arrived |\n|---|---:|---:|---:|---:|---|\n",
+        "| set-up | span exporter | req/s | ratio to bare | server CPU µs/req | Δ CPU vs bare µs | spans created / arrived |\n|---|---|---:|---:|---:|---:|---|\n",
     );
     let get = |s: Setup, k: &str| -> Vec<f64> {
         runs.iter()
@@ -766,8 +768,9 @@ fn h2load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
         let created: f64 = get(setup, "spans_created").iter().sum();
         let arrived: f64 = get(setup, "spans_arrived").iter().sum();
         md += &format!(
-            "| {} | {:.0} | {:.2} | {:.1} | {:+.1} | {} / {}{} |\n",
+            "| {} | {} | {:.0} | {:.2} | {:.1} | {:+.1} | {} / {}{} |\n",
             setup.name(),
+            setup.exporter_name(),
             median(rps.clone()),
             ratio,
             cpu,
@@ -781,7 +784,7 @@ fn h2load_main(cfg: &Config, otlp: &str, arrivals: &Arrivals) -> Value {
             }
         );
         summary.push(
-            json!({"setup": setup.name(), "req_per_sec_median": median(rps),
+            json!({"setup": setup.name(), "exporter": setup.exporter_name(), "req_per_sec_median": median(rps),
             "ratio_to_bare_median": ratio, "server_cpu_us_per_req_median": cpu,
             "spans_created": created, "spans_arrived": arrived}),
         );

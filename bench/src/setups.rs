@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::naive::NaiveLayer;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Exporter, Telemetry};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {
@@ -76,9 +76,28 @@ impl Setup {
         }
     }
 
+    /// The span exporter the set-up's pipeline uses: otel-stats' own for otel-stats' set-ups
+    /// (as `init_otlp` installs it), opentelemetry-otlp's for the peers and the naive floor
+    /// (what they would use). `None` without a pipeline.
+    pub fn exporter(self) -> Option<Exporter> {
+        self.sampler()?;
+        Some(match self {
+            Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled | Setup::MetricsUnsampled => {
+                Exporter::Direct
+            }
+            _ => Exporter::OtlpTonic,
+        })
+    }
+
+    /// The exporter's name for the results ("none" without a pipeline).
+    pub fn exporter_name(self) -> &'static str {
+        self.exporter().map_or("none", Exporter::name)
+    }
+
     pub fn telemetry(self, otlp: &str, service: &str, queue: usize) -> Option<Telemetry> {
+        let exporter = self.exporter()?;
         self.sampler()
-            .map(|s| Telemetry::new(otlp, service, s, queue))
+            .map(|s| Telemetry::new(otlp, service, s, queue, exporter))
     }
 
     fn uses_tracing(self) -> bool {

@@ -1,6 +1,7 @@
-//! The export pipeline every sampled set-up uses (the SDK's batch span processor and the
-//! OTLP/gRPC exporter), with a count of the spans handed to it, and the loopback OTLP
-//! receiver that decodes every export request and counts the spans that arrived.
+//! The export pipeline every sampled set-up uses (the SDK's batch span processor and an
+//! OTLP/gRPC exporter: otel-stats' direct exporter for otel-stats' set-ups, opentelemetry-otlp's
+//! for the peers and the naive floor), with a count of the spans handed to it, and the loopback
+//! OTLP receiver that decodes every export request and counts the spans that arrived.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, Span, SpanData,
     SpanProcessor,
 };
+use otel_stats::export::{DirectSpanExporter, Protocol, SignalConfig};
 
 /// The batch processor's queue for the unary workloads. The SDK default (2048) drops spans at
 /// tens of thousands of RPCs per second for every set-up alike; a larger queue lets all of
@@ -31,31 +33,73 @@ pub const QUEUE: usize = 65_536;
 /// The SDK default, for the stream workload (3 spans per run), whose figure is peak RSS.
 pub const DEFAULT_QUEUE: usize = 2_048;
 
+/// The span exporter behind the batch processor: what each set-up would use in production.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exporter {
+    /// opentelemetry-otlp's tonic `SpanExporter` (the peers and the naive floor).
+    OtlpTonic,
+    /// otel-stats' `DirectSpanExporter` (what `init_otlp` installs by default).
+    Direct,
+}
+
+impl Exporter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Exporter::OtlpTonic => "opentelemetry-otlp-tonic",
+            Exporter::Direct => "otel-stats-direct",
+        }
+    }
+
+    fn build(self, otlp: &str, queue: usize) -> BatchSpanProcessor {
+        let config = BatchConfigBuilder::default()
+            .with_max_queue_size(queue)
+            .build();
+        match self {
+            Exporter::OtlpTonic => {
+                let exporter = SpanExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(otlp)
+                    .with_timeout(Duration::from_secs(10))
+                    .build()
+                    .expect("OTLP exporter");
+                BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(config)
+                    .build()
+            }
+            Exporter::Direct => {
+                let endpoint = otlp.parse().expect("receiver URI");
+                let exporter = DirectSpanExporter::new(
+                    &SignalConfig::new(Protocol::Grpc, endpoint)
+                        .with_timeout(Duration::from_secs(10)),
+                )
+                .expect("direct exporter");
+                BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(config)
+                    .build()
+            }
+        }
+    }
+}
+
 pub struct Telemetry {
     pub provider: SdkTracerProvider,
     pub created: Arc<AtomicU64>,
 }
 
 impl Telemetry {
-    /// A provider exporting to `otlp` through the batch processor, as `service`.
+    /// A provider exporting to `otlp` through the batch processor and `exporter`, as `service`.
     ///
     /// Diagnostic: with `BENCH_NO_EXPORT=1` in the environment the spans are counted and then
     /// dropped, without the batch processor or the exporter, to tell the cost of making spans
     /// from the cost of exporting them (such runs show as NOT COMPARABLE: nothing arrives).
-    pub fn new(otlp: &str, service: &str, sampler: Sampler, queue: usize) -> Telemetry {
-        let exporter = SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(otlp)
-            .with_timeout(Duration::from_secs(10))
-            .build()
-            .expect("OTLP exporter");
-        let batch = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(queue)
-                    .build(),
-            )
-            .build();
+    pub fn new(
+        otlp: &str,
+        service: &str,
+        sampler: Sampler,
+        queue: usize,
+        exporter: Exporter,
+    ) -> Telemetry {
+        let batch = exporter.build(otlp, queue);
         let created = Arc::new(AtomicU64::new(0));
         let batch = (std::env::var_os("BENCH_NO_EXPORT").is_none()).then_some(batch);
         let provider = SdkTracerProvider::builder()
