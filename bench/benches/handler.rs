@@ -12,6 +12,16 @@
 //! Spans go to a processor that drops them: the export cost is in the load benchmark.
 //!
 //! `cargo bench --manifest-path bench/Cargo.toml --bench handler`
+//!
+//! Instruction counts, free of timing noise: with `HANDLER_CALLGRIND=<set-up>` (one of the
+//! `layer_rpc` names) the binary runs 2,000 RPCs of that set-up only, in `measured_rpcs`;
+//! run it under callgrind collecting that function alone and divide by 2,000:
+//!
+//! ```text
+//! B=$(ls -t /work/target-bench/release/deps/handler-* | grep -v '\.d$' | head -1)
+//! HANDLER_CALLGRIND=otel_sampled_all_events valgrind --tool=callgrind \
+//!     --toggle-collect='*measured_rpcs*' --callgrind-out-file=/tmp/cg $B
+//! ```
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -19,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
@@ -255,5 +265,68 @@ fn frame_decoder(c: &mut Criterion) {
     g.finish();
 }
 
+/// The RPCs callgrind counts (see the module docs).
+#[inline(never)]
+fn measured_rpcs<S, RB>(layered: impl Fn() -> S, msg: &Bytes, rpcs: usize)
+where
+    S: tower_service::Service<Request<Body>, Response = Response<RB>, Error = Infallible>,
+    RB: http_body::Body<Data = Bytes>,
+{
+    for _ in 0..rpcs {
+        one_rpc(layered(), msg);
+    }
+}
+
+/// The RPCs of one `layer_rpc` set-up, warmed up with 100 uncounted ones.
+fn callgrind_rpcs<S, RB>(layered: impl Fn() -> S, msg: &Bytes)
+where
+    S: tower_service::Service<Request<Body>, Response = Response<RB>, Error = Infallible>,
+    RB: http_body::Body<Data = Bytes>,
+{
+    for _ in 0..100 {
+        one_rpc(layered(), msg);
+    }
+    measured_rpcs(layered, msg, CALLGRIND_RPCS);
+}
+
+const CALLGRIND_RPCS: usize = 2_000;
+
+fn callgrind(setup: &str) {
+    let msg = grpc_frame(b"\x0a\x05hello");
+    let otel = |sampled: bool, message_events: bool| {
+        ServerStatsLayer::new(
+            OtelHandler::builder()
+                .tracer_provider(provider(sampled))
+                .message_events(message_events)
+                .max_message_events(100)
+                .build(),
+        )
+    };
+    match setup {
+        "bare_service" => callgrind_rpcs(|| tower::service_fn(echo::<Body>), &msg),
+        "noop_handler" => {
+            let l = ServerStatsLayer::new(NoopHandler);
+            callgrind_rpcs(|| l.layer(tower::service_fn(echo)), &msg)
+        }
+        "otel_sampled_all_events" | "otel_unsampled" | "otel_sampled_no_msg_events" => {
+            let l = otel(
+                setup != "otel_unsampled",
+                setup != "otel_sampled_no_msg_events",
+            );
+            callgrind_rpcs(|| l.layer(tower::service_fn(echo)), &msg)
+        }
+        other => panic!("HANDLER_CALLGRIND: no layer_rpc set-up {other:?}"),
+    }
+    println!("{setup}: {CALLGRIND_RPCS} RPCs in measured_rpcs");
+}
+
 criterion_group!(benches, layer_rpc, handler_events, frame_decoder);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(setup) = std::env::var("HANDLER_CALLGRIND") {
+        callgrind(&setup);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
