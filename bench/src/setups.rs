@@ -78,11 +78,14 @@ impl Setup {
 
     /// The span exporter the set-up's pipeline uses: otel-stats' own for otel-stats' set-ups
     /// (as `init_otlp` installs it), opentelemetry-otlp's for the peers and the naive floor
-    /// (what they would use). `None` without a pipeline.
+    /// (what they would use). `None` without a pipeline. Diagnostic: with
+    /// `BENCH_STANDARD_EXPORTER=1` otel-stats' set-ups use opentelemetry-otlp's exporter too.
     pub fn exporter(self) -> Option<Exporter> {
         self.sampler()?;
         Some(match self {
-            Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled | Setup::MetricsUnsampled => {
+            Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled | Setup::MetricsUnsampled
+                if std::env::var_os("BENCH_STANDARD_EXPORTER").is_none() =>
+            {
                 Exporter::Direct
             }
             _ => Exporter::OtlpTonic,

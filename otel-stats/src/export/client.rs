@@ -28,17 +28,30 @@ pub(crate) type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// the SDK's own clients).
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
-/// The connector for a collector with these TLS settings.
-pub(crate) fn https_connector(tls: &TlsSettings) -> Result<HttpsConnector, ConfigError> {
+/// The connector for `signal`'s collector.
+pub(crate) fn https_connector(signal: &SignalConfig) -> Result<HttpsConnector, ConfigError> {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls::rustls_config(tls)?)
+        .with_tls_config(client_tls(signal)?)
         .https_or_http()
         .enable_http1()
         .enable_http2()
         .wrap_connector(tcp))
+}
+
+/// The TLS configuration of `signal`'s connector. An `http` endpoint never uses it, so
+/// unless TLS files were given (which are still checked, so that a wrong path fails at
+/// start) it gets one without trust roots: the system's roots are every certificate in the
+/// system store, read from disk and kept for the life of the process (about a megabyte of
+/// resident memory here) for a connection that will not use them.
+fn client_tls(signal: &SignalConfig) -> Result<rustls::ClientConfig, ConfigError> {
+    if signal.is_https() || signal.tls != TlsSettings::default() {
+        tls::rustls_config(&signal.tls)
+    } else {
+        tls::plaintext_config()
+    }
 }
 
 /// The Tokio runtime of the caller, which the export clients do their IO on: the SDK's batch
@@ -68,7 +81,7 @@ pub(crate) struct OtlpHttpClient {
 impl OtlpHttpClient {
     pub(crate) fn new(signal: &SignalConfig) -> Result<OtlpHttpClient, ConfigError> {
         let runtime = runtime()?;
-        let client = Client::builder(TokioExecutor::new()).build(https_connector(&signal.tls)?);
+        let client = Client::builder(TokioExecutor::new()).build(https_connector(signal)?);
         Ok(OtlpHttpClient {
             client,
             runtime,
@@ -119,5 +132,26 @@ impl HttpClient for OtlpHttpClient {
                 Err(e) => Err(Box::new(e) as HttpError),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::Protocol;
+
+    fn signal(endpoint: &str) -> SignalConfig {
+        SignalConfig::new(Protocol::Grpc, endpoint.parse().unwrap())
+    }
+
+    #[test]
+    fn a_tls_file_is_checked_even_for_an_http_endpoint() {
+        assert!(client_tls(&signal("http://localhost:4317")).is_ok());
+        assert!(client_tls(&signal("https://localhost:4317")).is_ok());
+        let missing = TlsSettings::new().with_ca_certificate("/nonexistent/ca.pem");
+        let error = client_tls(&signal("http://localhost:4317").with_tls(missing))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/nonexistent/ca.pem"), "{error}");
     }
 }

@@ -39,7 +39,8 @@ pub enum Compression {
 /// TLS settings of an `https` endpoint (`OTEL_EXPORTER_OTLP_CERTIFICATE`,
 /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY`).
 ///
-/// Without a CA file the server is verified against the webpki roots.
+/// Without a CA file the server is verified against the webpki roots and the system's roots
+/// (read once, when the exporter is built, and only for an `https` endpoint).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TlsSettings {

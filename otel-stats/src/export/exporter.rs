@@ -100,7 +100,7 @@ pub struct DirectSpanExporter<C = HttpsConnector> {
 impl DirectSpanExporter<HttpsConnector> {
     /// An exporter for `config`'s endpoint, `http` or `https` (rustls, with `config.tls`).
     pub fn new(config: &SignalConfig) -> Result<DirectSpanExporter<HttpsConnector>, ConfigError> {
-        Self::with_connector(config, https_connector(&config.tls)?)
+        Self::with_connector(config, https_connector(config)?)
     }
 }
 

@@ -10,9 +10,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::WantsVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore};
+use rustls::{ClientConfig, ConfigBuilder, RootCertStore};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use super::config::TlsSettings;
@@ -97,11 +98,7 @@ pub(crate) fn rustls_config(tls: &TlsSettings) -> Result<ClientConfig, ConfigErr
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         }
     }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::new("tls", "", format!("cannot set up rustls: {e}")))?
-            .with_root_certificates(roots);
+    let builder = ring_builder()?.with_root_certificates(roots);
     match identity(tls)? {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
             ConfigError::new(
@@ -115,6 +112,21 @@ pub(crate) fn rustls_config(tls: &TlsSettings) -> Result<ClientConfig, ConfigErr
         }),
         None => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// A rustls client configuration that trusts no server: for a connector whose endpoint is
+/// `http`, which never opens a TLS session.
+pub(crate) fn plaintext_config() -> Result<ClientConfig, ConfigError> {
+    Ok(ring_builder()?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth())
+}
+
+/// A client configuration on the ring provider, TLS 1.2 and 1.3.
+fn ring_builder() -> Result<ConfigBuilder<ClientConfig, WantsVerifier>, ConfigError> {
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::new("tls", "", format!("cannot set up rustls: {e}")))
 }
 
 /// tonic's TLS configuration for `tls`, for the standard OTLP/gRPC exporter.
