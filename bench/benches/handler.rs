@@ -14,7 +14,7 @@
 //! `cargo bench --manifest-path bench/Cargo.toml --bench handler`
 //!
 //! Instruction counts, free of timing noise: with `HANDLER_CALLGRIND=<set-up>` (one of the
-//! `layer_rpc` names) the binary runs 2,000 RPCs of that set-up only, in `measured_rpcs`;
+//! `layer_rpc` names, or `naive_floor`: the load benchmark's one-span layer) the binary runs 2,000 RPCs of that set-up only, in `measured_rpcs`;
 //! run it under callgrind collecting that function alone and divide by 2,000:
 //!
 //! ```text
@@ -41,6 +41,11 @@ use otel_stats::frame::FrameDecoder;
 use otel_stats::{NoopHandler, OtelHandler, RpcStats, RpcTagInfo, ServerStatsLayer, StatsHandler};
 use tower::ServiceExt;
 use tower_layer::Layer;
+
+/// The naive floor of the load benchmark, for the instruction counts.
+#[path = "../src/naive.rs"]
+#[allow(dead_code)]
+mod naive;
 
 #[derive(Debug)]
 struct Discard;
@@ -313,6 +318,11 @@ fn callgrind(setup: &str) {
                 setup != "otel_unsampled",
                 setup != "otel_sampled_no_msg_events",
             );
+            callgrind_rpcs(|| l.layer(tower::service_fn(echo)), &msg)
+        }
+        "naive_floor" => {
+            use opentelemetry::trace::{SpanKind, TracerProvider};
+            let l = naive::NaiveLayer::new(provider(true).tracer("naive"), SpanKind::Server);
             callgrind_rpcs(|| l.layer(tower::service_fn(echo)), &msg)
         }
         other => panic!("HANDLER_CALLGRIND: no layer_rpc set-up {other:?}"),
