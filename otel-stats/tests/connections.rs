@@ -5,6 +5,47 @@ mod common;
 use common::recorder::count;
 use common::{Harness, req};
 
+/// `ClientStatsLayer::connect` makes a channel of one connection at a time: its RPCs report
+/// that connection's addresses, as grpc-go's client header events do, and none once it is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_rpcs_carry_the_addresses_of_their_channels_connection() {
+    let h = Harness::start().await;
+    let mut client = h.client_after_one_rpc().await;
+    let events = h.client.events();
+    let conn = events.iter().find(|e| e.name == "TagConn").unwrap();
+    let local = conn
+        .local_addr
+        .expect("the client connection's own address");
+    for name in ["TagRPC", "OutHeader", "InHeader"] {
+        let event = events.iter().find(|e| e.name == name).unwrap();
+        assert_eq!(
+            (event.remote_addr, event.local_addr),
+            (Some(h.addr), Some(local)),
+            "{name}"
+        );
+    }
+    let server_rpc = h.server.events().into_iter().find(|e| e.name == "TagRPC");
+    assert_eq!(
+        server_rpc.unwrap().remote_addr,
+        Some(local),
+        "the server saw the same connection from the other end"
+    );
+
+    // The server goes away: the connection closes, and an RPC started after that has no
+    // connection to report (it fails: nothing listens any more).
+    let addr = h.addr;
+    let client_recorder = std::sync::Arc::clone(&h.client);
+    h.stop().await;
+    client_recorder
+        .wait_for("client ConnEnd", |e| count(e, "ConnEnd") == 1)
+        .await;
+    assert!(client.unary_echo(req("late")).await.is_err());
+    let late = client_recorder.events();
+    let late_tag = late.iter().filter(|e| e.name == "TagRPC").nth(1).unwrap();
+    assert_eq!((late_tag.remote_addr, late_tag.local_addr), (None, None));
+    assert_ne!(late_tag.remote_addr, Some(addr));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_events_on_both_sides() {
     let h = Harness::start().await;

@@ -52,6 +52,12 @@ async fn unary_spans_have_names_kinds_attributes_and_events_in_order() {
     );
     assert_eq!(attr(&server_span, "network.peer.address"), s("127.0.0.1"));
     assert!(attr(&server_span, "network.peer.port").is_some());
+    // The client's channel (one endpoint) says which connection carried the RPC.
+    assert_eq!(attr(&client_span, "network.peer.address"), s("127.0.0.1"));
+    assert_eq!(
+        attr(&client_span, "network.peer.port"),
+        i(server.addr.port().into())
+    );
     // The server as the client named it (tonic's channel sends the endpoint as `:authority`).
     assert_eq!(attr(&server_span, "server.address"), s("127.0.0.1"));
     assert_eq!(

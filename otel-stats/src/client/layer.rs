@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use super::service::ClientStatsService;
 use super::tcp::tcp_connector;
-use crate::conn::StatsConnector;
+use crate::conn::{ChannelConnection, StatsConnector};
 use crate::handler::StatsHandler;
 
 /// Reports every RPC a tonic client makes to a [`StatsHandler`], in grpc-go's client order:
@@ -98,6 +98,14 @@ impl<H: StatsHandler + ?Sized> ClientStatsLayer<H> {
     /// features). The connection events see the TCP connection: their byte counts include TLS
     /// records.
     ///
+    /// The channel has one connection at a time (tonic reconnects in its place), so each RPC
+    /// knows its peer: its [`RpcTagInfo`](crate::RpcTagInfo) and header events carry the
+    /// connection's remote and local addresses (an RPC that starts while the channel is not
+    /// connected has none), and `OtelHandler` puts them on the client span as
+    /// `network.peer.address` / `network.peer.port`. A channel wrapped with
+    /// [`layer`](Layer::layer) instead (a balanced channel, say) does not tell which
+    /// connection carries an RPC; its RPCs have no addresses.
+    ///
     /// # Examples
     ///
     /// ```no_run
@@ -142,10 +150,10 @@ impl<H: StatsHandler + ?Sized> ClientStatsLayer<H> {
         tonic::codegen::StdError: From<C::Error> + Send,
         IO: AsyncRead + AsyncWrite + Connection + Unpin + Send + 'static,
     {
-        let channel = endpoint
-            .connect_with_connector(self.connector(connector))
-            .await?;
-        Ok(self.wrap(&endpoint, channel))
+        let current = Arc::new(ChannelConnection::default());
+        let connector = self.connector(connector).for_channel(Arc::clone(&current));
+        let channel = endpoint.connect_with_connector(connector).await?;
+        Ok(self.wrap(&endpoint, channel, current))
     }
 
     /// Like [`connect_with`](Self::connect_with), connecting on first use.
@@ -160,13 +168,22 @@ impl<H: StatsHandler + ?Sized> ClientStatsLayer<H> {
         tonic::codegen::StdError: From<C::Error> + Send,
         IO: AsyncRead + AsyncWrite + Connection + Unpin + Send + 'static,
     {
-        let channel = endpoint.connect_with_connector_lazy(self.connector(connector));
-        self.wrap(&endpoint, channel)
+        let current = Arc::new(ChannelConnection::default());
+        let connector = self.connector(connector).for_channel(Arc::clone(&current));
+        let channel = endpoint.connect_with_connector_lazy(connector);
+        self.wrap(&endpoint, channel, current)
     }
 
-    fn wrap(&self, endpoint: &Endpoint, channel: Channel) -> ClientStatsService<Channel, H> {
+    /// The layer over a channel of one endpoint, whose connection is `current`.
+    fn wrap(
+        &self,
+        endpoint: &Endpoint,
+        channel: Channel,
+        current: Arc<ChannelConnection>,
+    ) -> ClientStatsService<Channel, H> {
         self.layer(channel)
             .with_authority(endpoint.uri().authority().cloned())
+            .with_channel(current)
     }
 }
 

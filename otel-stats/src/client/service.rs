@@ -6,6 +6,7 @@ use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use crate::conn::ChannelConnection;
 use crate::event::{RpcTagInfo, Side};
 use crate::handler::{self, StatsHandler};
 use crate::request;
@@ -20,6 +21,8 @@ pub struct ClientStatsService<S, H: ?Sized> {
     /// The server's `host:port`, for requests that carry no authority: tonic-generated
     /// clients send a bare path, and the channel adds the origin below this layer.
     authority: Option<Authority>,
+    /// The connection of a one-endpoint channel, whose addresses the RPCs report.
+    channel: Option<Arc<ChannelConnection>>,
 }
 
 impl<S: Clone, H: ?Sized> Clone for ClientStatsService<S, H> {
@@ -28,6 +31,7 @@ impl<S: Clone, H: ?Sized> Clone for ClientStatsService<S, H> {
             inner: self.inner.clone(),
             handler: Arc::clone(&self.handler),
             authority: self.authority.clone(),
+            channel: self.channel.clone(),
         }
     }
 }
@@ -38,7 +42,14 @@ impl<S, H: ?Sized> ClientStatsService<S, H> {
             inner,
             handler,
             authority: None,
+            channel: None,
         }
+    }
+
+    /// Reports the addresses of `channel`'s connection as each RPC's.
+    pub(crate) fn with_channel(mut self, channel: Arc<ChannelConnection>) -> Self {
+        self.channel = Some(channel);
+        self
     }
 
     /// Reports `authority` (`host:port`) as the server of requests that do not name one.
@@ -78,11 +89,12 @@ where
         }
         let timeout = grpc.timeout();
         let (mut parts, body) = req.into_parts();
+        let (remote_addr, local_addr) = self.channel.as_ref().map_or((None, None), |c| c.addrs());
         let info = rpc::RpcInfo {
             side: Side::Client,
             path: rpc::path_of(&parts.uri),
-            remote_addr: None,
-            local_addr: None,
+            remote_addr,
+            local_addr,
             timeout,
         };
         let authority = parts
@@ -90,7 +102,8 @@ where
             .authority()
             .or(self.authority.as_ref())
             .map(Authority::as_str);
-        let mut tag = RpcTagInfo::client(info.path.path(), authority, &mut parts.headers);
+        let mut tag = RpcTagInfo::client(info.path.path(), authority, &mut parts.headers)
+            .with_addrs(remote_addr, local_addr);
         let cx = handler::tag_rpc(&*self.handler, crate::context::caller_context(), &mut tag);
         let rpc = Arc::new(RpcState::new(Arc::clone(&self.handler), cx, info));
         rpc.begin();

@@ -9,6 +9,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower_service::Service;
 
+use super::current::ChannelConnection;
 use super::io::StatsIo;
 use crate::handler::StatsHandler;
 
@@ -21,12 +22,24 @@ use crate::handler::StatsHandler;
 pub struct StatsConnector<C, H: ?Sized> {
     inner: C,
     handler: Arc<H>,
+    /// The channel whose connections these are, when it has one endpoint.
+    channel: Option<Arc<ChannelConnection>>,
 }
 
 impl<C, H: ?Sized> StatsConnector<C, H> {
     /// Wraps `inner`, reporting its connections to `handler`.
     pub fn new(inner: C, handler: Arc<H>) -> Self {
-        StatsConnector { inner, handler }
+        StatsConnector {
+            inner,
+            handler,
+            channel: None,
+        }
+    }
+
+    /// Records each connection as `channel`'s current one while it is open.
+    pub(crate) fn for_channel(mut self, channel: Arc<ChannelConnection>) -> Self {
+        self.channel = Some(channel);
+        self
     }
 }
 
@@ -35,6 +48,7 @@ impl<C: Clone, H: ?Sized> Clone for StatsConnector<C, H> {
         StatsConnector {
             inner: self.inner.clone(),
             handler: Arc::clone(&self.handler),
+            channel: self.channel.clone(),
         }
     }
 }
@@ -65,9 +79,14 @@ where
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.inner.call(uri);
         let handler = Arc::clone(&self.handler);
+        let channel = self.channel.clone();
         Box::pin(async move {
             let io = connecting.await?.into_inner();
-            Ok(TokioIo::new(StatsIo::client(io, handler)))
+            Ok(TokioIo::new(StatsIo::client_of(
+                io,
+                handler,
+                channel.as_ref(),
+            )))
         })
     }
 }

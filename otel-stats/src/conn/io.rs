@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
 
 use super::addrs;
+use super::current::{ChannelConnection, OpenConnection};
 use super::guard::ConnGuard;
 use super::info::ConnInfo;
 use super::registry::Registration;
@@ -29,9 +30,18 @@ use crate::handler::StatsHandler;
 /// events, but its RPCs' contexts do not derive from the connection's.
 pub struct StatsIo<IO, H: StatsHandler + ?Sized> {
     inner: IO,
+    /// Dropped before `guard`: by the time `ConnEnd` fires, no new RPC finds the connection.
+    _open: Option<Open>,
     guard: ConnGuard<H>,
     info: ConnInfo,
-    _open: Option<Registration>,
+}
+
+/// Where an open connection is known, until its IO is dropped (each is held for its `Drop`).
+enum Open {
+    /// A server's: in the table its RPCs find it in.
+    Server { _entry: Registration },
+    /// A client's: as its channel's current connection.
+    Channel { _current: OpenConnection },
 }
 
 impl<IO, H: StatsHandler + ?Sized> StatsIo<IO, H> {
@@ -43,7 +53,9 @@ impl<IO, H: StatsHandler + ?Sized> StatsIo<IO, H> {
         let (remote_addr, local_addr) = addrs::of_connect_info(&inner.connect_info());
         let guard = ConnGuard::begin(handler, Side::Server, remote_addr, local_addr);
         let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr);
-        let open = Some(Registration::open(&info));
+        let open = Some(Open::Server {
+            _entry: Registration::open(&info),
+        });
         StatsIo {
             inner,
             guard,
@@ -57,16 +69,31 @@ impl<IO, H: StatsHandler + ?Sized> StatsIo<IO, H> {
     where
         IO: Connection,
     {
-        let extras = client_addrs(&inner.connected());
-        let (remote_addr, local_addr) = extras;
+        Self::client_of(inner, handler, None)
+    }
+
+    /// Wraps an IO a client connected for `channel`, as its current connection while open.
+    pub(crate) fn client_of(
+        inner: IO,
+        handler: Arc<H>,
+        channel: Option<&Arc<ChannelConnection>>,
+    ) -> Self
+    where
+        IO: Connection,
+    {
+        let (remote_addr, local_addr) = client_addrs(&inner.connected());
         let guard = ConnGuard::begin(handler, Side::Client, remote_addr, local_addr);
         let info = ConnInfo::new(guard.context().clone(), remote_addr, local_addr);
-        // A client's RPCs do not derive from its connections: nothing looks this one up.
+        // A client's RPCs do not derive from its connections' contexts; the channel's RPCs
+        // only read its addresses.
+        let open = channel.map(|c| Open::Channel {
+            _current: c.open((remote_addr, local_addr)),
+        });
         StatsIo {
             inner,
             guard,
             info,
-            _open: None,
+            _open: open,
         }
     }
 

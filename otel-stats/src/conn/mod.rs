@@ -9,12 +9,15 @@
 //!   of the RPC's.
 //! - Client: [`StatsConnector`] wraps the connector given to
 //!   `Endpoint::connect_with_connector`. Client RPC contexts do not derive from the
-//!   connection's: a channel picks connections for RPCs, not the other way round.
+//!   connection's: a channel picks connections for RPCs, not the other way round. A channel
+//!   of one endpoint has one connection at a time, whose addresses its RPCs report
+//!   (`current.rs`).
 //!
 //! A connection's `ConnEnd` fires when the transport drops its IO.
 
 mod addrs;
 mod connector;
+mod current;
 mod guard;
 mod incoming;
 mod info;
@@ -23,6 +26,7 @@ mod registry;
 
 pub(crate) use addrs::of_extensions as addrs_of_request;
 pub use connector::StatsConnector;
+pub(crate) use current::ChannelConnection;
 pub use incoming::StatsIncoming;
 pub use info::ConnInfo;
 pub use io::StatsIo;

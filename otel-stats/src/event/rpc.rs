@@ -116,7 +116,8 @@ pub struct Header<'a> {
     pub compression: Option<&'a str>,
     /// The header metadata.
     pub metadata: &'a HeaderMap,
-    /// The peer's address, when known (server side with the connection wrapper or TCP).
+    /// The peer's address, when known: server side with the connection wrapper or TCP; client
+    /// side on a connected channel of [`ClientStatsLayer::connect`](crate::ClientStatsLayer::connect).
     pub remote_addr: Option<SocketAddr>,
     /// This end's address, when known.
     pub local_addr: Option<SocketAddr>,

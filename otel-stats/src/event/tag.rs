@@ -59,6 +59,17 @@ impl<'a> RpcTagInfo<'a> {
         }
     }
 
+    /// The same, with the connection's addresses: on a client, of the channel's connection.
+    pub(crate) fn with_addrs(
+        mut self,
+        remote_addr: Option<SocketAddr>,
+        local_addr: Option<SocketAddr>,
+    ) -> Self {
+        self.remote_addr = remote_addr;
+        self.local_addr = local_addr;
+        self
+    }
+
     /// The same, with the request's `:authority` (`host:port`): on a server, the one the
     /// client sent.
     ///
@@ -89,12 +100,15 @@ impl<'a> RpcTagInfo<'a> {
         self.authority
     }
 
-    /// The peer's address. Server side, when the connection wrapper is in use (or the IO is TCP).
+    /// The peer's address. Server side, when the connection wrapper is in use (or the IO is
+    /// TCP); client side, on a channel made by
+    /// [`ClientStatsLayer::connect`](crate::ClientStatsLayer::connect) (or its `_lazy` and
+    /// `_with` forms) once it is connected: the address of the channel's connection.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }
 
-    /// This end's address. Server side, when the connection wrapper is in use (or the IO is TCP).
+    /// This end's address, when [`remote_addr`](Self::remote_addr) is known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }

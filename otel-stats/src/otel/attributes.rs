@@ -21,7 +21,7 @@ use opentelemetry_semantic_conventions::attribute::{
 };
 use tonic::Code;
 
-use crate::event::{ConnTagInfo, RpcTagInfo, Side};
+use crate::event::{ConnTagInfo, RpcTagInfo};
 use crate::semconv::{GRPC, OTHER_METHOD, code_name, split_method};
 
 /// The environment variable the OpenTelemetry SDKs read to choose attribute names.
@@ -104,15 +104,13 @@ pub(super) fn rpc_attributes<'a>(
     peer: Option<&PeerAddress>,
 ) -> impl Iterator<Item = KeyValue> + 'a {
     let mut attrs: Vec<KeyValue> = Vec::with_capacity(3);
-    if info.side() == Side::Server {
-        push_addr(
-            &mut attrs,
-            info.remote_addr(),
-            peer,
-            NETWORK_PEER_ADDRESS,
-            NETWORK_PEER_PORT,
-        );
-    }
+    push_addr(
+        &mut attrs,
+        info.remote_addr(),
+        peer,
+        NETWORK_PEER_ADDRESS,
+        NETWORK_PEER_PORT,
+    );
     if legacy {
         #[allow(deprecated)]
         attrs.push(KeyValue::new(RPC_SYSTEM, GRPC));

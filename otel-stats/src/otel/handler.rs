@@ -67,10 +67,11 @@ use crate::semconv::{self, is_error, split_method};
 /// [`public_endpoint`](OtelHandlerBuilder::public_endpoint) reverses that. A client RPC span
 /// is a child of the caller's current context (with the `tracing` feature, of the current
 /// `tracing` span), never of a connection span, and its context is injected into the
-/// request metadata. A client RPC span has no `network.peer.*`: it is tagged above tonic's
-/// `Channel`, before the channel picks (or makes) the connection it goes out on, and tonic's
-/// response does not say which one that was; the peer's address is on the client's
-/// connection span.
+/// request metadata. A client RPC span has `network.peer.*` when the channel has one endpoint
+/// and is connected as the RPC starts
+/// ([`ClientStatsLayer::connect`](crate::ClientStatsLayer::connect)): it is tagged above
+/// tonic's `Channel`, which picks the connection below it, and only a channel of one
+/// connection at a time says which one that is.
 ///
 /// **Two trace models**, for the server RPCs of callers that send no trace context:
 ///

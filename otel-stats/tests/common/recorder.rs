@@ -180,6 +180,7 @@ impl StatsHandler for Recorder {
             rpc,
             metadata_keys: info.metadata().keys().map(|k| k.to_string()).collect(),
             remote_addr: info.remote_addr(),
+            local_addr: info.local_addr(),
             ..Event::default()
         });
         cx
@@ -203,6 +204,7 @@ impl StatsHandler for Recorder {
                 event.compression = h.compression.map(str::to_owned);
                 event.metadata_keys = h.metadata.keys().map(|k| k.to_string()).collect();
                 event.remote_addr = h.remote_addr;
+                event.local_addr = h.local_addr;
             }
             RpcStats::InPayload(p) | RpcStats::OutPayload(p) => {
                 event.seq = Some(p.seq);
