@@ -416,7 +416,7 @@ fn run_one(
         match setup {
             Setup::Bare => go!(channel),
             Setup::Noop => go!(ClientStatsLayer::new(NoopHandler).layer(channel)),
-            Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled => {
+            Setup::OtelAll | Setup::OtelAllOnEnd | Setup::OtelNoMsg | Setup::OtelUnsampled => {
                 let h = setups::otel_handler(setup, provider.as_ref().unwrap());
                 go!(ClientStatsLayer::new(h).layer(channel))
             }

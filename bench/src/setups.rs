@@ -23,6 +23,8 @@ pub enum Setup {
     Bare,
     Noop,
     OtelAll,
+    /// `OtelAll` exporting through `DirectSpanProcessor` (spans encoded at `on_end`).
+    OtelAllOnEnd,
     OtelNoMsg,
     OtelUnsampled,
     MetricsUnsampled,
@@ -32,10 +34,11 @@ pub enum Setup {
     TowerOtel,
 }
 
-pub const ALL: [Setup; 10] = [
+pub const ALL: [Setup; 11] = [
     Setup::Bare,
     Setup::Noop,
     Setup::OtelAll,
+    Setup::OtelAllOnEnd,
     Setup::OtelNoMsg,
     Setup::OtelUnsampled,
     Setup::MetricsUnsampled,
@@ -51,6 +54,7 @@ impl Setup {
             Setup::Bare => "bare-tonic",
             Setup::Noop => "otel-stats-noop",
             Setup::OtelAll => "otel-stats-sampled-all-events",
+            Setup::OtelAllOnEnd => "otel-stats-sampled-all-events-onend",
             Setup::OtelNoMsg => "otel-stats-sampled-no-msg-events",
             Setup::OtelUnsampled => "otel-stats-unsampled",
             Setup::MetricsUnsampled => "otel-stats-metrics+unsampled",
@@ -83,6 +87,7 @@ impl Setup {
     pub fn exporter(self) -> Option<Exporter> {
         self.sampler()?;
         Some(match self {
+            Setup::OtelAllOnEnd => Exporter::DirectOnEnd,
             Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled | Setup::MetricsUnsampled
                 if std::env::var_os("BENCH_STANDARD_EXPORTER").is_none() =>
             {
@@ -184,7 +189,7 @@ pub async fn serve(
     match setup {
         Setup::Bare => serve!(Server::builder(), incoming),
         Setup::Noop => serve_stats!(NoopHandler),
-        Setup::OtelAll | Setup::OtelNoMsg | Setup::OtelUnsampled => {
+        Setup::OtelAll | Setup::OtelAllOnEnd | Setup::OtelNoMsg | Setup::OtelUnsampled => {
             serve_stats!(otel_handler(setup, &provider()))
         }
         Setup::MetricsUnsampled => serve_stats!(metrics_and_unsampled(&provider())),

@@ -23,7 +23,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, Span, SpanData,
     SpanProcessor,
 };
-use otel_stats::export::{DirectSpanExporter, Protocol, SignalConfig};
+use otel_stats::export::{DirectSpanExporter, DirectSpanProcessor, Protocol, SignalConfig};
 
 /// The batch processor's queue for the unary workloads. The SDK default (2048) drops spans at
 /// tens of thousands of RPCs per second for every set-up alike; a larger queue lets all of
@@ -40,6 +40,10 @@ pub enum Exporter {
     OtlpTonic,
     /// otel-stats' `DirectSpanExporter` (what `init_otlp` installs by default).
     Direct,
+    /// otel-stats' `DirectSpanProcessor` in place of the batch processor: each span encoded
+    /// at `on_end`, batches of bytes sent from the processor's thread (issue 13's second
+    /// design). Same queue size and batch size as the batch processor.
+    DirectOnEnd,
 }
 
 impl Exporter {
@@ -47,10 +51,11 @@ impl Exporter {
         match self {
             Exporter::OtlpTonic => "opentelemetry-otlp-tonic",
             Exporter::Direct => "otel-stats-direct",
+            Exporter::DirectOnEnd => "otel-stats-direct-onend",
         }
     }
 
-    fn build(self, otlp: &str, queue: usize) -> BatchSpanProcessor {
+    fn build(self, otlp: &str, queue: usize) -> Processor {
         let config = BatchConfigBuilder::default()
             .with_max_queue_size(queue)
             .build();
@@ -62,23 +67,51 @@ impl Exporter {
                     .with_timeout(Duration::from_secs(10))
                     .build()
                     .expect("OTLP exporter");
-                BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(config)
-                    .build()
+                Processor::Batch(
+                    BatchSpanProcessor::builder(exporter)
+                        .with_batch_config(config)
+                        .build(),
+                )
             }
             Exporter::Direct => {
-                let endpoint = otlp.parse().expect("receiver URI");
-                let exporter = DirectSpanExporter::new(
-                    &SignalConfig::new(Protocol::Grpc, endpoint)
-                        .with_timeout(Duration::from_secs(10)),
+                let exporter =
+                    DirectSpanExporter::new(&direct_config(otlp)).expect("direct exporter");
+                Processor::Batch(
+                    BatchSpanProcessor::builder(exporter)
+                        .with_batch_config(config)
+                        .build(),
                 )
-                .expect("direct exporter");
-                BatchSpanProcessor::builder(exporter)
-                    .with_batch_config(config)
-                    .build()
             }
+            Exporter::DirectOnEnd => Processor::OnEnd(
+                DirectSpanProcessor::builder(&direct_config(otlp))
+                    .with_max_queue_size(queue)
+                    .build()
+                    .expect("direct processor"),
+            ),
         }
     }
+}
+
+/// OTLP/gRPC to the receiver, as the direct exporter and processor are configured.
+fn direct_config(otlp: &str) -> SignalConfig {
+    let endpoint = otlp.parse().expect("receiver URI");
+    SignalConfig::new(Protocol::Grpc, endpoint).with_timeout(Duration::from_secs(10))
+}
+
+/// The span processor behind the counter.
+#[derive(Debug)]
+enum Processor {
+    Batch(BatchSpanProcessor),
+    OnEnd(DirectSpanProcessor),
+}
+
+macro_rules! each {
+    ($processor:expr, $p:ident => $e:expr) => {
+        match $processor {
+            Processor::Batch($p) => $e,
+            Processor::OnEnd($p) => $e,
+        }
+    };
 }
 
 pub struct Telemetry {
@@ -128,33 +161,35 @@ impl Telemetry {
 /// Counts the spans ended (sampled ones: only those reach processors), then batches them.
 #[derive(Debug)]
 struct Counting {
-    inner: Option<BatchSpanProcessor>,
+    inner: Option<Processor>,
     created: Arc<AtomicU64>,
 }
 
 impl SpanProcessor for Counting {
     fn on_start(&self, span: &mut Span, cx: &Context) {
         if let Some(inner) = &self.inner {
-            inner.on_start(span, cx)
+            each!(inner, p => p.on_start(span, cx))
         }
     }
     fn on_end(&self, span: SpanData) {
         self.created.fetch_add(1, Ordering::Relaxed);
         if let Some(inner) = &self.inner {
-            inner.on_end(span)
+            each!(inner, p => p.on_end(span))
         }
     }
     fn force_flush(&self) -> OTelSdkResult {
-        self.inner.as_ref().map_or(Ok(()), |i| i.force_flush())
+        self.inner
+            .as_ref()
+            .map_or(Ok(()), |i| each!(i, p => p.force_flush()))
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.inner
             .as_ref()
-            .map_or(Ok(()), |i| i.shutdown_with_timeout(timeout))
+            .map_or(Ok(()), |i| each!(i, p => p.shutdown_with_timeout(timeout)))
     }
     fn set_resource(&mut self, resource: &Resource) {
         if let Some(inner) = &mut self.inner {
-            inner.set_resource(resource)
+            each!(inner, p => p.set_resource(resource))
         }
     }
 }

@@ -114,16 +114,9 @@ where
         config: &SignalConfig,
         connector: C,
     ) -> Result<DirectSpanExporter<C>, ConfigError> {
-        let transport = Transport::new(config, connector)?;
-        let thread = SenderThread::start()?;
+        let (sender, thread) = Sender::start(config, connector)?;
         Ok(DirectSpanExporter {
-            sender: Arc::new(Sender {
-                transport,
-                timeout: config.timeout,
-                ledger: Arc::default(),
-                tally: OnceLock::new(),
-                runtime: thread.handle.clone(),
-            }),
+            sender,
             max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
             resource: Resource::builder_empty().build(),
             scratch: Mutex::new(Vec::new()),
@@ -176,7 +169,7 @@ impl<C> DirectSpanExporter<C> {
 
 /// A shared handle on a [`DirectSpanExporter`]: its figures and its requests in flight.
 #[derive(Debug, Clone)]
-pub struct DirectExportHandle(Arc<Ledger>);
+pub struct DirectExportHandle(pub(super) Arc<Ledger>);
 
 impl DirectExportHandle {
     /// What became of the spans exported so far.
@@ -278,7 +271,7 @@ pub struct DirectExportStats {
 }
 
 #[derive(Debug, Default)]
-struct Counts {
+pub(super) struct Counts {
     exported: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
@@ -289,7 +282,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn snapshot(&self) -> DirectExportStats {
+    pub(super) fn snapshot(&self) -> DirectExportStats {
         let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
         DirectExportStats {
             exported: get(&self.exported),
@@ -312,8 +305,8 @@ struct InFlight {
 
 /// The accounts of an exporter's requests, shared with its handles.
 #[derive(Debug, Default)]
-struct Ledger {
-    counts: Counts,
+pub(super) struct Ledger {
+    pub(super) counts: Counts,
     in_flight: Mutex<InFlight>,
     /// Signalled whenever a request settles.
     settled: Condvar,
@@ -327,7 +320,7 @@ impl Ledger {
     }
 
     /// Waits until no request is in flight, at most `timeout`.
-    fn wait_settled(&self, timeout: Duration) -> OTelSdkResult {
+    pub(super) fn wait_settled(&self, timeout: Duration) -> OTelSdkResult {
         let (in_flight, wait) = self
             .settled
             .wait_timeout_while(self.lock(), timeout, |f| f.requests > 0)
@@ -341,21 +334,43 @@ impl Ledger {
 
 /// Ships requests on the exporter's thread, and keeps their accounts.
 #[derive(Debug)]
-struct Sender<C> {
-    transport: Transport<C>,
+pub(super) struct Sender<C> {
+    pub(super) transport: Transport<C>,
     /// The time every attempt of one request fits in.
-    timeout: Duration,
-    ledger: Arc<Ledger>,
+    pub(super) timeout: Duration,
+    pub(super) ledger: Arc<Ledger>,
     tally: OnceLock<Arc<dyn ExportTally>>,
-    runtime: Handle,
+    pub(super) runtime: Handle,
 }
 
 impl<C> Sender<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
+    /// A sender for `config`'s endpoint, and the thread it sends from.
+    pub(super) fn start(
+        config: &SignalConfig,
+        connector: C,
+    ) -> Result<(Arc<Sender<C>>, SenderThread), ConfigError> {
+        let transport = Transport::new(config, connector)?;
+        let thread = SenderThread::start()?;
+        let sender = Arc::new(Sender {
+            transport,
+            timeout: config.timeout,
+            ledger: Arc::default(),
+            tally: OnceLock::new(),
+            runtime: thread.handle.clone(),
+        });
+        Ok((sender, thread))
+    }
+
     /// Admits the request within the byte bound and starts it, or drops it.
-    fn send(this: &Arc<Sender<C>>, body: Bytes, spans: u64, max_bytes: usize) -> OTelSdkResult {
+    pub(super) fn send(
+        this: &Arc<Sender<C>>,
+        body: Bytes,
+        spans: u64,
+        max_bytes: usize,
+    ) -> OTelSdkResult {
         let bytes = body.len();
         {
             let mut in_flight = this.ledger.lock();
@@ -366,17 +381,7 @@ where
                     "{spans} spans dropped: {held} bytes of requests are in flight or \
                      retrying, and {bytes} more would pass the bound of {max_bytes}"
                 );
-                this.ledger
-                    .counts
-                    .dropped
-                    .fetch_add(spans, Ordering::Relaxed);
-                this.ledger
-                    .counts
-                    .dropped_bytes
-                    .fetch_add(bytes as u64, Ordering::Relaxed);
-                if let Some(tally) = this.tally.get() {
-                    tally.dropped(spans, &error);
-                }
+                this.dropped(spans, bytes, &error);
                 return Err(OTelSdkError::InternalFailure(error));
             }
             in_flight.requests += 1;
@@ -394,6 +399,18 @@ where
 }
 
 impl<C> Sender<C> {
+    /// Counts `spans` (`bytes` of them encoded) as dropped before any request.
+    pub(super) fn dropped(&self, spans: u64, bytes: usize, error: &dyn fmt::Display) {
+        let counts = &self.ledger.counts;
+        counts.dropped.fetch_add(spans, Ordering::Relaxed);
+        counts
+            .dropped_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some(tally) = self.tally.get() {
+            tally.dropped(spans, error);
+        }
+    }
+
     fn exported(&self, spans: u64) {
         self.ledger
             .counts
@@ -404,7 +421,7 @@ impl<C> Sender<C> {
         }
     }
 
-    fn failed(&self, spans: u64, error: &dyn fmt::Display) {
+    pub(super) fn failed(&self, spans: u64, error: &dyn fmt::Display) {
         self.ledger
             .counts
             .failed
@@ -515,11 +532,11 @@ impl<C> Drop for Request<C> {
 /// The thread requests are sent from: a current-thread runtime that runs until the
 /// exporter shuts down, or is dropped (which drops `stop`, without waiting for the thread).
 #[derive(Debug)]
-struct SenderThread {
-    handle: Handle,
+pub(super) struct SenderThread {
+    pub(super) handle: Handle,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    shut_down: AtomicBool,
+    pub(super) shut_down: AtomicBool,
 }
 
 impl SenderThread {
@@ -547,7 +564,7 @@ impl SenderThread {
         })
     }
 
-    fn stop(&self) {
+    pub(super) fn stop(&self) {
         drop(
             self.stop
                 .lock()

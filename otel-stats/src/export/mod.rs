@@ -14,6 +14,8 @@
 //!   written straight from the SDK's `SpanData`, without the generic conversion.
 //! - `exporter.rs`: [`DirectSpanExporter`], which encodes each batch of spans once into
 //!   request bytes and hands them to its own sending thread.
+//! - `processor.rs`: [`DirectSpanProcessor`], which encodes each span when it ends, on the
+//!   thread that ends it, and hands batches of those bytes to the same sender.
 //! - `transport/`: one request on the wire, OTLP/gRPC or OTLP/HTTP, and the collector's
 //!   answer; `retry.rs`: which failures are retried, and when.
 
@@ -23,6 +25,7 @@ mod encode;
 mod env;
 mod error;
 mod exporter;
+mod processor;
 mod retry;
 mod tls;
 mod transport;
@@ -39,4 +42,5 @@ pub(crate) use exporter::ExportTally;
 pub use exporter::{
     DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportHandle, DirectExportStats, DirectSpanExporter,
 };
+pub use processor::{DirectSpanProcessor, DirectSpanProcessorBuilder};
 pub(crate) use tls::tonic_config;

@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 
 use value::{put_resource_body, put_scope_body};
-use wire::{close, len_key, open, put_bytes_nonempty};
+use wire::{Open, close, len_key, open, put_bytes_nonempty};
 
 /// `ExportTraceServiceRequest.resource_spans`.
 const RESOURCE_SPANS: u8 = len_key(1);
@@ -74,32 +74,79 @@ const SCOPE_HOLE: usize = 1;
 /// ```
 pub fn encode_export_trace_request(resource: &Resource, spans: &[SpanData], out: &mut Vec<u8>) {
     let (scopes, scope_of) = group_by_scope(spans);
-    let resource_spans = open(out, RESOURCE_SPANS, BATCH_HOLE);
-    let field = open(out, RESOURCE, RESOURCE_HOLE);
-    put_resource_body(out, resource);
-    close(out, field);
+    let resource_spans = open_resource_spans(out, resource);
     for (index, scope) in scopes.iter().enumerate() {
-        let scope_spans = open(out, SCOPE_SPANS, BATCH_HOLE);
-        let field = open(out, SCOPE, SCOPE_HOLE);
-        put_scope_body(out, scope);
-        close(out, field);
+        let scope_spans = open_scope_spans(out, scope);
         let in_scope = spans
             .iter()
             .zip(&scope_of)
             .filter(|&(_, &of)| of == index)
             .map(|(span, _)| span);
         for span in in_scope {
-            let field = open(out, SPANS, SPAN_HOLE);
-            encode_span(span, out);
-            close(out, field);
+            put_framed_span(out, span);
         }
-        let schema_url = scope.schema_url().unwrap_or("");
-        put_bytes_nonempty(out, SCOPE_SCHEMA_URL, schema_url.as_bytes());
-        close(out, scope_spans);
+        close_scope_spans(out, scope, scope_spans);
     }
+    close_resource_spans(out, resource, resource_spans);
+}
+
+/// Appends to `out` one span as a `ScopeSpans.spans` field (key, length, body): the bytes
+/// [`encode_export_trace_request`] writes for it inside its scope. Spans framed this way,
+/// one after the other, are a scope's spans for [`encode_request_from_framed`].
+pub(crate) fn put_framed_span(out: &mut Vec<u8>, span: &SpanData) {
+    let field = open(out, SPANS, SPAN_HOLE);
+    encode_span(span, out);
+    close(out, field);
+}
+
+/// Appends to `out` the protobuf bytes of one `ExportTraceServiceRequest` for `resource`,
+/// each scope with its spans already framed by [`put_framed_span`]: the bytes
+/// [`encode_export_trace_request`] writes for the same spans when `scopes` are distinct and
+/// in the order they first appear, each scope's spans in batch order.
+pub(crate) fn encode_request_from_framed<'a>(
+    resource: &Resource,
+    scopes: impl IntoIterator<Item = (&'a InstrumentationScope, &'a [u8])>,
+    out: &mut Vec<u8>,
+) {
+    let resource_spans = open_resource_spans(out, resource);
+    for (scope, framed_spans) in scopes {
+        let scope_spans = open_scope_spans(out, scope);
+        out.extend_from_slice(framed_spans);
+        close_scope_spans(out, scope, scope_spans);
+    }
+    close_resource_spans(out, resource, resource_spans);
+}
+
+/// Opens the request's one `ResourceSpans` and writes its resource.
+fn open_resource_spans(out: &mut Vec<u8>, resource: &Resource) -> Open {
+    let resource_spans = open(out, RESOURCE_SPANS, BATCH_HOLE);
+    let field = open(out, RESOURCE, RESOURCE_HOLE);
+    put_resource_body(out, resource);
+    close(out, field);
+    resource_spans
+}
+
+/// Writes the resource's schema URL and closes its `ResourceSpans`.
+fn close_resource_spans(out: &mut Vec<u8>, resource: &Resource, resource_spans: Open) {
     let schema_url = resource.schema_url().unwrap_or("");
     put_bytes_nonempty(out, RESOURCE_SCHEMA_URL, schema_url.as_bytes());
     close(out, resource_spans);
+}
+
+/// Opens a `ScopeSpans` and writes its scope; its spans come next.
+fn open_scope_spans(out: &mut Vec<u8>, scope: &InstrumentationScope) -> Open {
+    let scope_spans = open(out, SCOPE_SPANS, BATCH_HOLE);
+    let field = open(out, SCOPE, SCOPE_HOLE);
+    put_scope_body(out, scope);
+    close(out, field);
+    scope_spans
+}
+
+/// Writes the scope's schema URL and closes its `ScopeSpans`.
+fn close_scope_spans(out: &mut Vec<u8>, scope: &InstrumentationScope, scope_spans: Open) {
+    let schema_url = scope.schema_url().unwrap_or("");
+    put_bytes_nonempty(out, SCOPE_SCHEMA_URL, schema_url.as_bytes());
+    close(out, scope_spans);
 }
 
 /// Appends to `out` the protobuf bytes of one `opentelemetry.proto.trace.v1.Span`: the
@@ -159,9 +206,108 @@ fn group_by_scope(spans: &[SpanData]) -> (Vec<&InstrumentationScope>, Vec<usize>
 
 /// `InstrumentationScope` equality (the key the standard grouping hashes on), without its
 /// allocations when the attributes are in the same order.
-fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+pub(crate) fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
     a.name() == b.name()
         && a.version() == b.version()
         && a.schema_url() == b.schema_url()
         && (a.attributes().eq(b.attributes()) || a == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::{
+        Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    use super::*;
+
+    fn scope(name: &'static str, attributes: Vec<KeyValue>) -> InstrumentationScope {
+        InstrumentationScope::builder(name)
+            .with_version("1.0")
+            .with_schema_url("https://schema")
+            .with_attributes(attributes)
+            .build()
+    }
+
+    fn span(i: u64, scope: &InstrumentationScope, attribute_len: usize) -> SpanData {
+        let mut events = SpanEvents::default();
+        events.events = vec![Event::new(
+            "Outbound message",
+            UNIX_EPOCH + Duration::from_nanos(i + 5),
+            vec![KeyValue::new("message-size", i as i64)],
+            0,
+        )];
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(u128::from(i) + 1),
+                SpanId::from(i + 1),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: Cow::Owned(format!("span-{i}")),
+            start_time: UNIX_EPOCH + Duration::from_nanos(i),
+            end_time: UNIX_EPOCH + Duration::from_nanos(i + 10),
+            attributes: vec![KeyValue::new("a", "x".repeat(attribute_len))],
+            dropped_attributes_count: 0,
+            events,
+            links: SpanLinks::default(),
+            status: Status::Ok,
+            instrumentation_scope: scope.clone(),
+        }
+    }
+
+    /// What the direct span processor does: frame each span, append it to its scope's
+    /// buffer (scopes in first-seen order), then assemble.
+    fn from_framed(resource: &Resource, spans: &[SpanData]) -> Vec<u8> {
+        let mut buffers: Vec<(&InstrumentationScope, Vec<u8>)> = Vec::new();
+        for span in spans {
+            let scope = &span.instrumentation_scope;
+            let index = match buffers.iter().position(|(s, _)| same_scope(s, scope)) {
+                Some(index) => index,
+                None => {
+                    buffers.push((scope, Vec::new()));
+                    buffers.len() - 1
+                }
+            };
+            put_framed_span(&mut buffers[index].1, span);
+        }
+        let mut out = b"prefix".to_vec();
+        encode_request_from_framed(
+            resource,
+            buffers.iter().map(|(s, b)| (*s, b.as_slice())),
+            &mut out,
+        );
+        out.split_off(6)
+    }
+
+    #[test]
+    fn framed_spans_assemble_into_the_bytes_of_the_whole_batch() {
+        let resource = Resource::builder_empty()
+            .with_schema_url([KeyValue::new("service.name", "s")], "https://r")
+            .build();
+        let a = scope("a", vec![KeyValue::new("k", 1), KeyValue::new("l", 2)]);
+        // Equal to `a` as a scope: one `ScopeSpans` for both.
+        let a_reversed = scope("a", vec![KeyValue::new("l", 2), KeyValue::new("k", 1)]);
+        let b = scope("b", vec![]);
+        for (count, attribute_len) in [(0, 0), (1, 3), (7, 10), (300, 40), (3, 20_000)] {
+            let spans: Vec<SpanData> = (0..count)
+                .map(|i| {
+                    let scope = [&a, &b, &a_reversed][i as usize % 3];
+                    span(i, scope, attribute_len)
+                })
+                .collect();
+            let mut whole = Vec::new();
+            encode_export_trace_request(&resource, &spans, &mut whole);
+            assert_eq!(from_framed(&resource, &spans), whole, "{count} spans");
+        }
+    }
 }
