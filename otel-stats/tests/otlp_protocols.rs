@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::export::{SPANS, protocol, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
 use http::{HeaderName, HeaderValue};
-use otel_stats::export::{Compression, OtlpConfig, OtlpError, Protocol};
+use otel_stats::export::{Compression, OtlpConfig, OtlpError, Protocol, SpanExporterKind};
 use otel_stats::metrics::names;
 
 fn config(wire: Wire, receiver: &Receiver) -> OtlpConfig {
@@ -52,6 +52,19 @@ async fn spans_and_metrics_arrive_over_grpc_and_http_protobuf() {
             encodings.iter().all(Option::is_none),
             "{wire:?}: {encodings:?}"
         );
+    }
+}
+
+/// The processor that encodes at `on_end` instead of the batch processor: the same
+/// receivers, the same figures, also with gzip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_processor_exports_every_span_on_both_protocols() {
+    for (wire, gzip) in [(Wire::Grpc, false), (Wire::Http, true)] {
+        let receiver = Receiver::speaking(wire, None).await;
+        let config = config(wire, &receiver)
+            .with_span_exporter(SpanExporterKind::DirectProcessor)
+            .with_compression(gzip.then_some(Compression::Gzip));
+        assert_all_arrived(&receiver, two_rpcs_through(config).await);
     }
 }
 

@@ -83,8 +83,10 @@ pub enum Propagator {
     Baggage,
 }
 
-/// Which span exporter [`init_otlp`](crate::init_otlp) installs behind the batch processor.
-/// Every choice honours the same [`SignalConfig`].
+/// How [`init_otlp`](crate::init_otlp) exports spans: which exporter it installs behind the
+/// SDK's batch processor, or the processor that replaces both. Every choice honours the same
+/// [`SignalConfig`] and the `OTEL_BSP_*` limits, and reports to the same
+/// [`ExportStats`](crate::ExportStats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SpanExporterKind {
@@ -96,6 +98,12 @@ pub enum SpanExporterKind {
     /// `opentelemetry-otlp`'s exporter (tonic for gRPC, our hyper client for HTTP), one
     /// option away for those who want the upstream code path.
     Standard,
+    /// [`DirectSpanProcessor`](crate::export::DirectSpanProcessor) in place of the batch
+    /// processor: each span is encoded when it ends, on the thread that ends it, and freed
+    /// there. Fewer instructions per span than `Direct` (the benchmarks measured 11% fewer
+    /// for a whole sampled span), for servers whose CPU is the limit; the encoding runs on
+    /// the request's thread instead of the batch processor's.
+    DirectProcessor,
 }
 
 /// The whole export configuration of [`init_otlp`](crate::init_otlp): resolved from the

@@ -133,9 +133,8 @@ where
     }
 
     /// Reports outcomes to `tally` as well as to [`stats`](Self::stats).
-    #[allow(dead_code)] // used by `init_otlp` once it installs this exporter
     pub(crate) fn with_tally(self, tally: Arc<dyn ExportTally>) -> DirectSpanExporter<C> {
-        let _ = self.sender.tally.set(tally);
+        self.sender.report_to(tally);
         self
     }
 }
@@ -341,6 +340,13 @@ pub(super) struct Sender<C> {
     pub(super) ledger: Arc<Ledger>,
     tally: OnceLock<Arc<dyn ExportTally>>,
     pub(super) runtime: Handle,
+}
+
+impl<C> Sender<C> {
+    /// Reports outcomes to `tally` too (once; a second tally is ignored).
+    pub(super) fn report_to(&self, tally: Arc<dyn ExportTally>) {
+        let _ = self.tally.set(tally);
+    }
 }
 
 impl<C> Sender<C>

@@ -22,7 +22,7 @@ use super::client::{HttpsConnector, https_connector};
 use super::config::SignalConfig;
 use super::encode::{encode_request_from_framed, put_framed_span, same_scope};
 use super::error::ConfigError;
-use super::exporter::{DEFAULT_MAX_IN_FLIGHT_BYTES, Sender, SenderThread};
+use super::exporter::{DEFAULT_MAX_IN_FLIGHT_BYTES, ExportTally, Sender, SenderThread};
 use super::{DirectExportHandle, DirectExportStats};
 
 /// The SDK's defaults for `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and
@@ -249,6 +249,12 @@ impl DirectSpanProcessorBuilder {
 }
 
 impl<C> DirectSpanProcessor<C> {
+    /// Reports outcomes to `tally` as well as to [`stats`](Self::stats).
+    pub(crate) fn with_tally(self, tally: Arc<dyn ExportTally>) -> DirectSpanProcessor<C> {
+        self.sender.report_to(tally);
+        self
+    }
+
     /// What became of the spans ended so far (those dropped at the queue's bound included).
     pub fn stats(&self) -> DirectExportStats {
         self.sender.ledger.counts.snapshot()

@@ -27,8 +27,8 @@ use opentelemetry_sdk::trace::{
 use super::accounting::{Counters, CountingExporter, CountingProcessor, ExportStats};
 use crate::export::DirectExportHandle;
 use crate::export::{
-    Compression, ConfigError, DirectSpanExporter, OtlpConfig, OtlpError, OtlpHttpClient,
-    Propagator, Protocol, SignalConfig, SpanExporterKind, tonic_config,
+    Compression, ConfigError, DirectSpanExporter, DirectSpanProcessor, OtlpConfig, OtlpError,
+    OtlpHttpClient, Propagator, Protocol, SignalConfig, SpanExporterKind, tonic_config,
 };
 
 /// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP as the
@@ -51,7 +51,9 @@ use crate::export::{
 ///   [`DirectSpanExporter`](crate::export::DirectSpanExporter) from its own thread, with the
 ///   OTLP retry rules and a bound in bytes on what waits for the collector;
 ///   [`SpanExporterKind::Standard`](crate::export::SpanExporterKind::Standard) installs
-///   opentelemetry-otlp's exporter instead.
+///   opentelemetry-otlp's exporter instead, and
+///   [`SpanExporterKind::DirectProcessor`](crate::export::SpanExporterKind::DirectProcessor)
+///   encodes each span as it ends, in place of the batch processor.
 /// - Metrics (from [`MetricsHandler`](crate::MetricsHandler)s) are aggregated in memory and
 ///   exported by the SDK's periodic reader every `OTEL_METRIC_EXPORT_INTERVAL` milliseconds
 ///   (60 000 by default), with cumulative temporality.
@@ -140,7 +142,8 @@ fn resource(service_name: &str) -> Resource {
 }
 
 /// The tracer provider: the span exporter `config` chooses, behind the SDK's batch
-/// processor, between counters of what ends and what the collector takes. Without traces,
+/// processor (or the direct processor), between counters of what ends and what the
+/// collector takes. Without traces,
 /// a provider that exports nothing (spans still carry ids, so propagation works).
 fn tracer_provider(
     config: &OtlpConfig,
@@ -168,6 +171,19 @@ fn tracer_provider(
             // flight; the processor around it does, so a flush means "at the collector".
             let settle = (exporter.handle(), signal.timeout);
             Ok(batched(builder, exporter, counters, Some(settle)))
+        }
+        SpanExporterKind::DirectProcessor => {
+            let counters = queue_counters();
+            let processor = DirectSpanProcessor::builder(signal)
+                .build()?
+                .with_tally(counters.clone());
+            // Its own flush waits for the collector's answers.
+            let processor = CountingProcessor {
+                inner: processor,
+                counters: Arc::clone(&counters),
+                settle: None,
+            };
+            Ok((builder.with_span_processor(processor).build(), counters))
         }
     }
 }
