@@ -23,49 +23,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
-use opentelemetry::KeyValue;
-use opentelemetry::trace::Span as _;
-use opentelemetry::trace::{
-    Link, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState, Tracer as _,
-    TracerProvider as _,
-};
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData, SpanExporter};
 use otel_stats::export::{Compression, DirectSpanExporter, Protocol, SignalConfig};
 use tokio::runtime::Runtime;
 
+#[path = "../src/export_fixture.rs"]
+mod export_fixture;
+
+use export_fixture::CountingReceiver;
+
 const BATCH: usize = 512;
-const METHOD: &str = "grpc.examples.echo.Echo/UnaryEcho";
-
-/// Counts what it decoded, so that both paths are seen to deliver.
-struct Receiver(Arc<AtomicU64>);
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans: usize = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.0.fetch_add(spans as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
 
 fn receiver(runtime: &Runtime) -> (SocketAddr, Arc<AtomicU64>) {
     let received = Arc::new(AtomicU64::new(0));
@@ -73,7 +44,7 @@ fn receiver(runtime: &Runtime) -> (SocketAddr, Arc<AtomicU64>) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = TraceServiceServer::new(Receiver(Arc::clone(&received)))
+    let service = TraceServiceServer::new(CountingReceiver(Arc::clone(&received)))
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     runtime.spawn(
         tonic::transport::Server::builder()
@@ -91,37 +62,7 @@ fn batch() -> Vec<SpanData> {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(spans.clone())
         .build();
-    let tracer = provider.tracer("otel-stats");
-    for n in 0..BATCH as u64 {
-        let mut span = tracer
-            .span_builder(METHOD)
-            .with_kind(SpanKind::Server)
-            .with_links(vec![Link::with_context(SpanContext::new(
-                TraceId::from(u128::from(n) + 1),
-                SpanId::from(n + 1),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::NONE,
-            ))])
-            .start(&tracer);
-        span.set_attributes([
-            KeyValue::new("rpc.system.name", "grpc"),
-            KeyValue::new("rpc.method", METHOD),
-            KeyValue::new("network.peer.address", "127.0.0.1"),
-            KeyValue::new("network.peer.port", 40_000 + n as i64),
-            KeyValue::new("rpc.response.status_code", "OK"),
-        ]);
-        for (name, key) in [
-            ("Inbound headers", "metadata-entries"),
-            ("Inbound message", "message-size"),
-            ("Outbound headers", "metadata-entries"),
-            ("Outbound message", "message-size"),
-            ("Outbound trailers", "metadata-entries"),
-        ] {
-            span.add_event(name, vec![KeyValue::new(key, 12)]);
-        }
-        span.end();
-    }
+    export_fixture::record(&provider.tracer("otel-stats"), BATCH as u64);
     spans.get_finished_spans().unwrap()
 }
 

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::export::{end_spans, span_names};
 use common::otlp::{Receiver, Wire};
 use http::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -64,15 +65,9 @@ where
         .build()
 }
 
-/// Ends `n` spans named `span-{first + i}`, each with an attribute and an event.
+/// Ends `n` spans of this test's scope (see [`end_spans`]).
 fn make_spans(provider: &SdkTracerProvider, first: usize, n: usize) {
-    let tracer = provider.tracer("direct-processor-test");
-    for i in first..first + n {
-        let mut span = tracer.start(format!("span-{i}"));
-        span.set_attribute(KeyValue::new("i", i as i64));
-        span.add_event("Outbound message", vec![KeyValue::new("message-size", 5)]);
-        span.end();
-    }
+    end_spans(provider, "direct-processor-test", first, n);
 }
 
 /// Runs `f` off the runtime: flushes and shutdowns block until the collector answered.
@@ -82,12 +77,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 fn names(receiver: &Receiver) -> Vec<String> {
     let mut names: Vec<String> = receiver.spans().iter().map(|s| s.name.clone()).collect();
-    names.sort();
-    names
-}
-
-fn expected(n: usize) -> Vec<String> {
-    let mut names: Vec<String> = (0..n).map(|i| format!("span-{i}")).collect();
     names.sort();
     names
 }
@@ -223,7 +212,7 @@ async fn a_full_batch_goes_without_a_flush_and_shutdown_sends_the_rest() {
 
     blocking(move || provider.shutdown()).await.unwrap();
     assert_eq!(request_sizes(&receiver), [10, 10, 5]);
-    assert_eq!(names(&receiver), expected(25));
+    assert_eq!(names(&receiver), span_names(25));
     let stats = handle.stats();
     assert_eq!((stats.exported, stats.dropped, stats.failed), (25, 0, 0));
 }
@@ -258,7 +247,7 @@ async fn force_flush_returns_once_the_collector_has_the_spans() {
     }
     assert_eq!(receiver.headers()[0]["content-encoding"], "gzip");
     blocking(move || provider.shutdown()).await.unwrap();
-    assert_eq!(names(&receiver), expected(21));
+    assert_eq!(names(&receiver), span_names(21));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +274,7 @@ async fn a_full_queue_drops_and_counts_and_ending_spans_never_waits() {
 
     open.send(()).unwrap();
     blocking(move || provider.shutdown()).await.unwrap();
-    assert_eq!(names(&receiver), expected(15));
+    assert_eq!(names(&receiver), span_names(15));
     let stats = handle.stats();
     assert_eq!(
         (stats.exported, stats.dropped, stats.failed),

@@ -28,17 +28,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use opentelemetry::trace::{
-    Link, Span as _, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState, Tracer as _,
-    TracerProvider as _,
-};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry::Context;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
@@ -48,7 +40,10 @@ use otel_stats::export::{
     DirectExportHandle, DirectSpanExporter, DirectSpanProcessor, Protocol, SignalConfig,
 };
 
-const METHOD: &str = "grpc.examples.echo.Echo/UnaryEcho";
+#[path = "../export_fixture.rs"]
+mod export_fixture;
+
+use export_fixture::CountingReceiver;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -65,29 +60,6 @@ fn main() {
     }
 }
 
-/// Counts what it decoded.
-struct Receiver(Arc<AtomicU64>);
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans: usize = request
-            .get_ref()
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        self.0.fetch_add(spans as u64, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
 /// The child: serves on a port of its own, prints it, and when its stdin closes prints the
 /// spans it received.
 fn receive() {
@@ -98,7 +70,7 @@ fn receive() {
         .unwrap();
     println!("{}", listener.local_addr().unwrap().port());
     std::io::stdout().flush().unwrap();
-    let service = TraceServiceServer::new(Receiver(Arc::clone(&received)))
+    let service = TraceServiceServer::new(CountingReceiver(Arc::clone(&received)))
         .max_decoding_message_size(256 << 20);
     runtime.spawn(
         tonic::transport::Server::builder()
@@ -171,7 +143,7 @@ fn export(path: &str, n: u64) {
             (builder.with_span_processor(processor).build(), Some(handle))
         }
     };
-    make_spans(&provider, n);
+    export_fixture::record(&provider.tracer("otel-stats"), n);
     provider.shutdown().unwrap();
 
     drop(child.stdin.take());
@@ -181,40 +153,5 @@ fn export(path: &str, n: u64) {
     eprintln!("{path}: {n} spans ended, {received} received, {stats:?}");
     if path != "discard" {
         assert_eq!(received, n, "every span arrives");
-    }
-}
-
-/// `n` server spans as `OtelHandler` records them.
-fn make_spans(provider: &SdkTracerProvider, n: u64) {
-    let tracer = provider.tracer("otel-stats");
-    for i in 0..n {
-        let mut span = tracer
-            .span_builder(METHOD)
-            .with_kind(SpanKind::Server)
-            .with_links(vec![Link::with_context(SpanContext::new(
-                TraceId::from(u128::from(i) + 1),
-                SpanId::from(i + 1),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::NONE,
-            ))])
-            .start(&tracer);
-        span.set_attributes([
-            KeyValue::new("rpc.system.name", "grpc"),
-            KeyValue::new("rpc.method", METHOD),
-            KeyValue::new("network.peer.address", "127.0.0.1"),
-            KeyValue::new("network.peer.port", 40_000 + i as i64),
-            KeyValue::new("rpc.response.status_code", "OK"),
-        ]);
-        for (name, key) in [
-            ("Inbound headers", "metadata-entries"),
-            ("Inbound message", "message-size"),
-            ("Outbound headers", "metadata-entries"),
-            ("Outbound message", "message-size"),
-            ("Outbound trailers", "metadata-entries"),
-        ] {
-            span.add_event(name, vec![KeyValue::new(key, 12)]);
-        }
-        span.end();
     }
 }

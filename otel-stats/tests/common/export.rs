@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use otel_stats::export::{OtlpConfig, Protocol, TlsSettings};
 use otel_stats::{ExportStats, MetricsHandler, OtelGuard, OtelHandler, init_otlp_with};
 
@@ -134,4 +137,23 @@ pub async fn two_rpcs_through(config: OtlpConfig) -> ExportStats {
         .await
         .expect("shutdown is bounded by the export timeout")
         .unwrap()
+}
+
+/// Ends `n` spans of instrumentation scope `scope`, named `span-{first + i}`, each with an
+/// attribute and an event.
+pub fn end_spans(provider: &SdkTracerProvider, scope: &'static str, first: usize, n: usize) {
+    let tracer = provider.tracer(scope);
+    for i in first..first + n {
+        let mut span = tracer.start(format!("span-{i}"));
+        span.set_attribute(KeyValue::new("i", i as i64));
+        span.add_event("Outbound message", vec![KeyValue::new("message-size", 5)]);
+        span.end();
+    }
+}
+
+/// The names [`end_spans`] gives spans `0..n`, sorted.
+pub fn span_names(n: usize) -> Vec<String> {
+    let mut names: Vec<String> = (0..n).map(|i| format!("span-{i}")).collect();
+    names.sort();
+    names
 }
