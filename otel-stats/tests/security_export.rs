@@ -12,21 +12,30 @@ use common::{PATIENCE, req};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use otel_stats::OtelHandler;
+use otel_stats::export::{DirectSpanExporter, Protocol, SignalConfig};
 use prost::Message;
 use tonic::metadata::{BinaryMetadataValue, MetadataValue};
 
 const SECRET: &str = "SECRET-7f3a9c";
 
-fn exporting_to(receiver: &Receiver) -> SdkTracerProvider {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(receiver.endpoint())
-        .with_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
-    SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .build()
+/// A pipeline to `receiver`: `init_otlp`'s default exporter (otel-stats' own encoder), or
+/// with `standard` opentelemetry-otlp's.
+fn exporting_to(receiver: &Receiver, standard: bool) -> SdkTracerProvider {
+    let builder = SdkTracerProvider::builder();
+    if standard {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(receiver.endpoint())
+            .with_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        builder.with_batch_exporter(exporter).build()
+    } else {
+        let signal = SignalConfig::new(Protocol::Grpc, receiver.endpoint().parse().unwrap());
+        builder
+            .with_batch_exporter(DirectSpanExporter::new(&signal).unwrap())
+            .build()
+    }
 }
 
 fn handler(provider: &SdkTracerProvider) -> OtelHandler {
@@ -45,8 +54,14 @@ fn handler(provider: &SdkTracerProvider) -> OtelHandler {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_bytes_hold_no_credential() {
+    for standard in [false, true] {
+        exported_bytes_hold_no_credential_through(standard).await;
+    }
+}
+
+async fn exported_bytes_hold_no_credential_through(standard: bool) {
     let receiver = Receiver::start().await;
-    let provider = exporting_to(&receiver);
+    let provider = exporting_to(&receiver, standard);
     let server = TestServer::start(handler(&provider)).await;
     let mut client = server.client(handler(&provider)).await;
 
