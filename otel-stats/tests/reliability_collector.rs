@@ -21,11 +21,14 @@ use opentelemetry_sdk::trace::{
     BatchConfig, BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider,
 };
 use otel_stats::OtelHandler;
-use otel_stats::export::{DirectSpanExporter, DirectSpanProcessor, Protocol, SignalConfig};
+use otel_stats::export::{
+    DEFAULT_MAX_IN_FLIGHT_BYTES, DirectSpanExporter, DirectSpanProcessor, Protocol, SignalConfig,
+};
 
 const QUEUE: usize = 128;
 const BATCH: usize = 32;
-/// The bytes of requests otel-stats' paths keep in flight or retrying, at most.
+/// The bytes of requests otel-stats' paths keep in flight or retrying, at most, where the
+/// bound is under test (elsewhere the default, which an outage of a few exports stays within).
 const IN_FLIGHT: usize = 32 * 1024;
 /// No span of these tests encodes to fewer bytes.
 const MIN_SPAN_BYTES: usize = 100;
@@ -59,15 +62,16 @@ fn batch_config() -> BatchConfig {
         .build()
 }
 
-/// The pipeline `path` makes, exporting over OTLP/gRPC to `endpoint`.
-fn pipeline(path: Path, endpoint: &str) -> SdkTracerProvider {
+/// The pipeline `path` makes, exporting over OTLP/gRPC to `endpoint`, otel-stats' paths
+/// with at most `in_flight` bytes of requests in flight.
+fn pipeline(path: Path, endpoint: &str, in_flight: usize) -> SdkTracerProvider {
     let signal = SignalConfig::new(Protocol::Grpc, endpoint.parse().unwrap()).with_timeout(TIMEOUT);
     let builder = SdkTracerProvider::builder();
     match path {
         Path::Direct => {
             let exporter = DirectSpanExporter::new(&signal)
                 .unwrap()
-                .with_max_in_flight_bytes(IN_FLIGHT);
+                .with_max_in_flight_bytes(in_flight);
             let processor = BatchSpanProcessor::builder(exporter)
                 .with_batch_config(batch_config())
                 .build();
@@ -90,7 +94,7 @@ fn pipeline(path: Path, endpoint: &str) -> SdkTracerProvider {
                 .with_max_queue_size(QUEUE)
                 .with_max_export_batch_size(BATCH)
                 .with_scheduled_delay(Duration::from_millis(20))
-                .with_max_in_flight_bytes(IN_FLIGHT)
+                .with_max_in_flight_bytes(in_flight)
                 .build()
                 .unwrap();
             builder.with_span_processor(processor).build()
@@ -119,7 +123,7 @@ async fn shut_down(provider: SdkTracerProvider) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_collector_costs_the_rpcs_nothing() {
     for path in PATHS {
-        let provider = pipeline(path, &nothing_listening().await);
+        let provider = pipeline(path, &nothing_listening().await, IN_FLIGHT);
         let server = traced_server(&provider).await;
         unary_traffic(&server, 1_000).await;
         server.stop().await;
@@ -131,7 +135,7 @@ async fn an_unreachable_collector_costs_the_rpcs_nothing() {
 async fn a_stuck_collector_holds_nothing_up_and_the_queue_bounds_what_is_kept() {
     for path in PATHS {
         let receiver = Arc::new(Receiver::stuck().await);
-        let provider = pipeline(path, &receiver.endpoint());
+        let provider = pipeline(path, &receiver.endpoint(), IN_FLIGHT);
         let server = traced_server(&provider).await;
 
         // 1,000 RPCs make 1,000 server spans; the collector answers none of them meanwhile.
@@ -170,7 +174,7 @@ async fn a_stuck_collector_holds_nothing_up_and_the_queue_bounds_what_is_kept() 
 async fn a_flapping_collector_loses_only_what_it_refused() {
     for path in PATHS {
         let receiver = Receiver::failing_first(3).await;
-        let provider = pipeline(path, &receiver.endpoint());
+        let provider = pipeline(path, &receiver.endpoint(), DEFAULT_MAX_IN_FLIGHT_BYTES);
         let server = traced_server(&provider).await;
 
         // While the collector refuses exports, RPCs go on.
