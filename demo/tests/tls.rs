@@ -101,6 +101,23 @@ fn pki(test: &str) -> Pki {
     }
 }
 
+/// The client binary, with the PKI's client certificate, asks `url` "whoami".
+async fn whoami_with_certificate(pki: &Pki, url: &str) -> Output {
+    client(&[
+        "--addr",
+        url,
+        "--tls-ca",
+        &pki.ca,
+        "--tls-cert",
+        &pki.client_cert,
+        "--tls-key",
+        &pki.client_key,
+        "--unary",
+        "whoami",
+    ])
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_whoami_names_the_caller_without_certificates() {
     let pki = pki("tls");
@@ -129,19 +146,7 @@ async fn over_mtls_whoami_counts_the_client_certificate() {
     ])
     .await;
     let url = format!("https://{}", server.addr);
-    let output = client(&[
-        "--addr",
-        &url,
-        "--tls-ca",
-        &pki.ca,
-        "--tls-cert",
-        &pki.client_cert,
-        "--tls-key",
-        &pki.client_key,
-        "--unary",
-        "whoami",
-    ])
-    .await;
+    let output = whoami_with_certificate(&pki, &url).await;
     let (_, certs) = whoami(&output);
     assert_eq!(certs, "certs=1");
     // Without its certificate the client is refused.
@@ -244,19 +249,7 @@ async fn over_mtls_spans_reach_a_collector_that_is_not_ours_over_http_protobuf_w
     )
     .await;
     let url = format!("https://{}", server.addr);
-    let output = client(&[
-        "--addr",
-        &url,
-        "--tls-ca",
-        &pki.ca,
-        "--tls-cert",
-        &pki.client_cert,
-        "--tls-key",
-        &pki.client_key,
-        "--unary",
-        "whoami",
-    ])
-    .await;
+    let output = whoami_with_certificate(&pki, &url).await;
     assert_eq!(whoami(&output).1, "certs=1");
     // The RPC's span is exported as the RPC ends; its connection's when the client hangs up.
     let spans = receiver

@@ -150,8 +150,7 @@ impl<H: StatsHandler + ?Sized> ClientStatsLayer<H> {
         tonic::codegen::StdError: From<C::Error> + Send,
         IO: AsyncRead + AsyncWrite + Connection + Unpin + Send + 'static,
     {
-        let current = Arc::new(ChannelConnection::default());
-        let connector = self.connector(connector).for_channel(Arc::clone(&current));
+        let (connector, current) = self.one_endpoint(connector);
         let channel = endpoint.connect_with_connector(connector).await?;
         Ok(self.wrap(&endpoint, channel, current))
     }
@@ -168,10 +167,17 @@ impl<H: StatsHandler + ?Sized> ClientStatsLayer<H> {
         tonic::codegen::StdError: From<C::Error> + Send,
         IO: AsyncRead + AsyncWrite + Connection + Unpin + Send + 'static,
     {
-        let current = Arc::new(ChannelConnection::default());
-        let connector = self.connector(connector).for_channel(Arc::clone(&current));
+        let (connector, current) = self.one_endpoint(connector);
         let channel = endpoint.connect_with_connector_lazy(connector);
         self.wrap(&endpoint, channel, current)
+    }
+
+    /// `connector` wrapped for a channel of one endpoint: each connection it makes is the
+    /// channel's current one while open.
+    fn one_endpoint<C>(&self, connector: C) -> (StatsConnector<C, H>, Arc<ChannelConnection>) {
+        let current = Arc::new(ChannelConnection::default());
+        let connector = self.connector(connector).for_channel(Arc::clone(&current));
+        (connector, current)
     }
 
     /// The layer over a channel of one endpoint, whose connection is `current`.
