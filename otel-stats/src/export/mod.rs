@@ -30,14 +30,12 @@ mod retry;
 mod tls;
 mod transport;
 
-#[allow(unused_imports)] // the direct span exporter connects through these too
-pub(crate) use client::{HttpsConnector, OtlpHttpClient, https_connector, runtime};
+pub(crate) use client::OtlpHttpClient;
 pub use config::{
     Compression, OtlpConfig, Propagator, Protocol, SignalConfig, SpanExporterKind, TlsSettings,
 };
 pub use encode::{encode_export_trace_request, encode_span};
 pub use error::{ConfigError, OtlpError};
-#[allow(unused_imports)] // `init_otlp` reports through it once it installs the exporter
 pub(crate) use exporter::ExportTally;
 pub use exporter::{
     DEFAULT_MAX_IN_FLIGHT_BYTES, DirectExportHandle, DirectExportStats, DirectSpanExporter,

@@ -306,27 +306,30 @@ where
         if self.thread.shut_down.load(Ordering::Relaxed) {
             return self.drop_span(AFTER_SHUTDOWN);
         }
+        // A full queue costs no encoding (checked again, for sure, under the lock).
+        if self.shared.queued.load(Ordering::Relaxed) >= self.limits.max_queue_size {
+            return self.drop_span(QUEUE_FULL);
+        }
         let refused = SCRATCH.with_borrow_mut(|scratch| {
             scratch.clear();
             put_framed_span(scratch, &span);
             // Whether the span is taken is decided under the lock `shutdown` closes the
-            // queue under: every span taken is in a request or counted by `shutdown`.
-            let full = {
-                let mut pending = self.shared.lock();
-                if pending.closed {
-                    return Some(AFTER_SHUTDOWN);
-                }
-                if self.shared.queued.load(Ordering::Acquire) >= self.limits.max_queue_size {
-                    return Some(QUEUE_FULL);
-                }
-                self.shared.queued.fetch_add(1, Ordering::AcqRel);
-                pending.push(&mut span.instrumentation_scope, scratch);
-                (pending.spans >= self.limits.max_export_batch_size).then(|| pending.take())
-            };
-            if let Some(batch) = full {
-                // The task lives as long as the processor; a batch it never takes is
-                // counted by `shutdown` as the thread stops.
-                let _ = self.commands.send(Command::Ship(batch));
+            // queue under, and a full batch is handed over under it too: a flush or a
+            // shutdown that follows finds the batch ahead of it in the task's queue.
+            let mut pending = self.shared.lock();
+            if pending.closed {
+                return Some(AFTER_SHUTDOWN);
+            }
+            if self.shared.queued.load(Ordering::Acquire) >= self.limits.max_queue_size {
+                return Some(QUEUE_FULL);
+            }
+            self.shared.queued.fetch_add(1, Ordering::AcqRel);
+            pending.push(&mut span.instrumentation_scope, scratch);
+            if pending.spans >= self.limits.max_export_batch_size {
+                // Never blocks (the channel is unbounded; the queue bound is `queued`). The
+                // task lives as long as the processor; a batch it never takes is counted by
+                // `shutdown` as the thread stops.
+                let _ = self.commands.send(Command::Ship(pending.take()));
             }
             None
         });
@@ -356,9 +359,10 @@ where
         // Spans the task never put in a request (it was still busy at the timeout).
         let lost = self.shared.queued.swap(0, Ordering::AcqRel);
         if lost > 0 {
-            self.sender.failed(
+            self.sender.dropped(
                 lost as u64,
-                &"the processor shut down before these spans were sent",
+                0,
+                &"the processor shut down before these spans were in a request",
             );
         }
         flushed
