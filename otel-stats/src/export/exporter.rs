@@ -181,6 +181,11 @@ impl DirectExportHandle {
     pub fn flush(&self, timeout: Duration) -> OTelSdkResult {
         self.0.wait_settled(timeout)
     }
+
+    /// The spans in requests in flight or waiting to be retried: handed over, not settled.
+    pub(crate) fn in_flight_spans(&self) -> u64 {
+        self.0.lock().spans
+    }
 }
 
 impl<C> fmt::Debug for DirectSpanExporter<C> {
@@ -300,6 +305,7 @@ impl Counts {
 struct InFlight {
     requests: usize,
     bytes: usize,
+    spans: u64,
 }
 
 /// The accounts of an exporter's requests, shared with its handles.
@@ -392,6 +398,7 @@ where
             }
             in_flight.requests += 1;
             in_flight.bytes += bytes;
+            in_flight.spans += spans;
         }
         let request = Request {
             sender: Arc::clone(this),
@@ -530,6 +537,7 @@ impl<C> Drop for Request<C> {
         let mut in_flight = self.sender.ledger.lock();
         in_flight.requests -= 1;
         in_flight.bytes -= self.bytes;
+        in_flight.spans -= self.spans;
         drop(in_flight);
         self.sender.ledger.settled.notify_all();
     }

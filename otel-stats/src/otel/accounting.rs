@@ -146,7 +146,8 @@ fn report(stats: ExportStats, message: fmt::Arguments<'_>) {
 pub(super) struct CountingProcessor<P> {
     pub(super) inner: P,
     pub(super) counters: Arc<Counters>,
-    /// The direct exporter's requests in flight, and how long a flush waits for them.
+    /// otel-stats' own export path's requests in flight (sent, not yet answered: not a
+    /// backlog of the queue), and how long a flush waits for them.
     pub(super) settle: Option<(crate::export::DirectExportHandle, Duration)>,
 }
 
@@ -160,7 +161,12 @@ impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
             let c = &self.counters;
             let ended = c.ended.fetch_add(1, Ordering::Relaxed) + 1;
             let settled = c.exported.load(Ordering::Relaxed) + c.failed.load(Ordering::Relaxed);
-            if ended.saturating_sub(settled) > c.capacity {
+            // The requests in flight are only looked up (a lock) once the backlog looks
+            // too long: a slow collector holds requests, not queued spans.
+            let in_flight = || self.settle.as_ref().map_or(0, |(h, _)| h.in_flight_spans());
+            if ended.saturating_sub(settled) > c.capacity
+                && ended.saturating_sub(settled + in_flight()) > c.capacity
+            {
                 c.warn(format_args!(
                     "the span queue is full; spans are being dropped"
                 ));

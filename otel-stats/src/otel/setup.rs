@@ -177,11 +177,13 @@ fn tracer_provider(
             let processor = DirectSpanProcessor::builder(signal)
                 .build()?
                 .with_tally(counters.clone());
-            // Its own flush waits for the collector's answers.
+            // Its own flush waits for the collector's answers already; the handle is for the
+            // requests in flight, which are no backlog.
+            let settle = (processor.handle(), signal.timeout);
             let processor = CountingProcessor {
                 inner: processor,
                 counters: Arc::clone(&counters),
-                settle: None,
+                settle: Some(settle),
             };
             Ok((builder.with_span_processor(processor).build(), counters))
         }

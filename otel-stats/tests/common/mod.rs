@@ -12,6 +12,7 @@ pub mod service;
 pub mod storm;
 pub mod tls;
 pub mod tls_echo;
+pub mod warnings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
