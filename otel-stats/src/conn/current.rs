@@ -6,14 +6,16 @@
 //! at a time, though, and reconnects in its place: the connector records each connection here
 //! while it is open, and the client layer reads it as each RPC starts.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 
 use super::addrs::Addrs;
 
 /// The open connection of one channel, shared by its connector and its client layer.
 #[derive(Debug, Default)]
 pub(crate) struct ChannelConnection {
-    current: Mutex<Current>,
+    /// Read by every RPC of the channel (and its clones, on every core), written only when
+    /// a connection opens or closes.
+    current: RwLock<Current>,
 }
 
 #[derive(Debug, Default)]
@@ -26,13 +28,16 @@ struct Current {
 impl ChannelConnection {
     /// The (remote, local) addresses of the channel's connection, when it has one.
     pub(crate) fn addrs(&self) -> Addrs {
-        self.lock().addrs
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .addrs
     }
 
     /// Records a new connection as the channel's; it stays so until the returned guard is
     /// dropped (with the connection's IO) or a newer connection replaces it.
     pub(crate) fn open(self: &Arc<Self>, addrs: Addrs) -> OpenConnection {
-        let mut current = self.lock();
+        let mut current = self.write();
         current.id += 1;
         current.addrs = addrs;
         OpenConnection {
@@ -41,9 +46,9 @@ impl ChannelConnection {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Current> {
+    fn write(&self) -> RwLockWriteGuard<'_, Current> {
         // Only copies are made under the lock: a panic elsewhere cannot leave it half-written.
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+        self.current.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -57,7 +62,7 @@ pub(crate) struct OpenConnection {
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        let mut current = self.channel.lock();
+        let mut current = self.channel.write();
         if current.id == self.id {
             current.addrs = (None, None);
         }

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, RwLock};
 
 use opentelemetry::Context;
@@ -47,6 +48,7 @@ impl Registration {
             // is always whole (single inserts and removes), so keep using it.
             let mut open = shard(&key).write().unwrap_or_else(|e| e.into_inner());
             open.insert(key, info.clone());
+            EVER_OPENED.store(true, Ordering::Release);
         }
         Registration {
             key,
@@ -66,8 +68,15 @@ impl Drop for Registration {
     }
 }
 
+/// Whether any connection was ever entered: a server without the connection wrapper skips
+/// the lookup (a lock and a hash) on every RPC.
+static EVER_OPENED: AtomicBool = AtomicBool::new(false);
+
 /// The context of the open connection with these addresses, if it is wrapped in a `StatsIo`.
 pub(crate) fn context_of(remote: SocketAddr, local: SocketAddr) -> Option<Context> {
+    if !EVER_OPENED.load(Ordering::Acquire) {
+        return None;
+    }
     let key = (remote, local);
     let open = shard(&key).read().unwrap_or_else(|e| e.into_inner());
     open.get(&key).map(|info| info.context().clone())

@@ -203,23 +203,22 @@ impl OtelHandler {
         if span.is_recording() {
             let config = &*self.config;
             let error = is_error(end.side, end.code);
-            if end.side == Side::Server && !config.methods.configured() {
-                // Only now is it known whether the server has the method.
+            // Only now does a server without an allow-list know whether it has the method.
+            let method = (end.side == Side::Server && !config.methods.configured()).then(|| {
                 let (name, _, _) = split_method(end.full_method);
                 let known = end.code != Code::Unimplemented;
                 if !known {
                     span.update_name(attributes::UNKNOWN_METHOD_SPAN);
                 }
-                span.set_attributes(attributes::method_attributes(
-                    name,
-                    known,
-                    config.legacy_attributes,
-                ));
-            }
+                attributes::method_attributes(name, known, config.legacy_attributes)
+            });
+            // One call, so one lock of the span, for all the attributes of the end.
             span.set_attributes(
-                attributes::end_attributes(end.code, error, config.legacy_attributes).chain(
-                    end.frame_error
-                        .map(|e| KeyValue::new(attributes::FRAME_ERROR, e.to_string())),
+                method.into_iter().flatten().chain(
+                    attributes::end_attributes(end.code, error, config.legacy_attributes).chain(
+                        end.frame_error
+                            .map(|e| KeyValue::new(attributes::FRAME_ERROR, e.to_string())),
+                    ),
                 ),
             );
             if error {
