@@ -353,6 +353,15 @@ impl Env<'_> {
     }
 }
 
+/// An `OTEL_BSP_*` number as the SDK's batch processor reads it: the variable `name`, or
+/// `default` when it is unset or not a number (the SDK ignores such a value the same way).
+pub(crate) fn bsp_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 /// The names of a comma-separated list, trimmed, empty ones skipped.
 fn list(value: &str) -> Vec<&str> {
     value

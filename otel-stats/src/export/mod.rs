@@ -35,6 +35,7 @@ pub use config::{
     Compression, OtlpConfig, Propagator, Protocol, SignalConfig, SpanExporterKind, TlsSettings,
 };
 pub use encode::{encode_export_trace_request, encode_span};
+pub(crate) use env::bsp_number;
 pub use error::{ConfigError, OtlpError};
 pub(crate) use exporter::ExportTally;
 pub use exporter::{

@@ -4,7 +4,6 @@
 //! accounts as [`DirectSpanExporter`](super::DirectSpanExporter)).
 
 use std::cell::RefCell;
-use std::env;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -15,21 +14,20 @@ use opentelemetry::Context;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT,
+    OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT, OTEL_BSP_SCHEDULE_DELAY,
+    OTEL_BSP_SCHEDULE_DELAY_DEFAULT, Span, SpanData, SpanProcessor,
+};
 use tokio::sync::mpsc;
 
 use super::client::{HttpsConnector, https_connector};
 use super::config::SignalConfig;
 use super::encode::{encode_request_from_framed, put_framed_span, same_scope};
+use super::env::bsp_number;
 use super::error::ConfigError;
 use super::exporter::{DEFAULT_MAX_IN_FLIGHT_BYTES, ExportTally, Sender, SenderThread};
 use super::{DirectExportHandle, DirectExportStats};
-
-/// The SDK's defaults for `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and
-/// `OTEL_BSP_SCHEDULE_DELAY` (milliseconds).
-const DEFAULT_MAX_QUEUE_SIZE: usize = 2048;
-const DEFAULT_MAX_EXPORT_BATCH_SIZE: usize = 512;
-const DEFAULT_SCHEDULE_DELAY: Duration = Duration::from_millis(5000);
 
 /// An OTLP span processor that encodes each span once, when it ends, on the thread that
 /// ends it, straight from its [`SpanData`] into the bytes of a `ScopeSpans.spans` field, and
@@ -149,22 +147,21 @@ thread_local! {
 
 impl Default for Limits {
     fn default() -> Limits {
-        let var = |name: &str| {
-            env::var(name)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let max_queue_size = var("OTEL_BSP_MAX_QUEUE_SIZE")
-            .map_or(DEFAULT_MAX_QUEUE_SIZE, |n| n as usize)
-            .max(1);
-        let max_export_batch_size = var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
-            .map_or(DEFAULT_MAX_EXPORT_BATCH_SIZE, |n| n as usize)
-            .max(1);
-        let scheduled_delay =
-            var("OTEL_BSP_SCHEDULE_DELAY").map_or(DEFAULT_SCHEDULE_DELAY, Duration::from_millis);
+        let max_queue_size = bsp_number(
+            OTEL_BSP_MAX_QUEUE_SIZE,
+            OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT as u64,
+        ) as usize;
+        let max_export_batch_size = bsp_number(
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT as u64,
+        ) as usize;
+        let scheduled_delay = Duration::from_millis(bsp_number(
+            OTEL_BSP_SCHEDULE_DELAY,
+            OTEL_BSP_SCHEDULE_DELAY_DEFAULT.as_millis() as u64,
+        ));
         Limits {
-            max_queue_size,
-            max_export_batch_size,
+            max_queue_size: max_queue_size.max(1),
+            max_export_batch_size: max_export_batch_size.max(1),
             scheduled_delay,
             max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
         }

@@ -21,14 +21,16 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{
-    BatchConfig, BatchSpanProcessor, SdkTracerProvider, SpanExporter, TracerProviderBuilder,
+    BatchConfig, BatchSpanProcessor, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT, OTEL_BSP_MAX_QUEUE_SIZE,
+    OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT, SdkTracerProvider, SpanExporter, TracerProviderBuilder,
 };
 
 use super::accounting::{Counters, CountingExporter, CountingProcessor, ExportStats};
 use crate::export::DirectExportHandle;
 use crate::export::{
     Compression, ConfigError, DirectSpanExporter, DirectSpanProcessor, OtlpConfig, OtlpError,
-    OtlpHttpClient, Propagator, Protocol, SignalConfig, SpanExporterKind, tonic_config,
+    OtlpHttpClient, Propagator, Protocol, SignalConfig, SpanExporterKind, bsp_number, tonic_config,
 };
 
 /// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP as the
@@ -194,7 +196,13 @@ fn tracer_provider(
 fn queue_counters() -> Arc<Counters> {
     // The same sizes the SDK reads for `BatchConfig::default()` (its fields are private).
     Counters::new(
-        env_u64("OTEL_BSP_MAX_QUEUE_SIZE", 2048) + env_u64("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
+        bsp_number(
+            OTEL_BSP_MAX_QUEUE_SIZE,
+            OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT as u64,
+        ) + bsp_number(
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT as u64,
+        ),
     )
 }
 
@@ -298,14 +306,6 @@ fn warn_if_tls_unused(signal: &str, config: &SignalConfig) {
             "TLS certificates are set but the endpoint is plain http://; they are not used"
         );
     }
-}
-
-/// A number from the environment, or `default` when it is absent or not a number.
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
 }
 
 /// Sets the global propagator `propagators` describe.
