@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::HeaderMap;
-use http::uri::Authority;
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_semantic_conventions::attribute::{
     ERROR_TYPE, NETWORK_LOCAL_ADDRESS, NETWORK_LOCAL_PORT, NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT,
@@ -22,7 +21,7 @@ use opentelemetry_semantic_conventions::attribute::{
 use tonic::Code;
 
 use crate::event::{ConnTagInfo, RpcTagInfo};
-use crate::semconv::{GRPC, OTHER_METHOD, code_name, split_method};
+use crate::semconv::{self, GRPC, OTHER_METHOD, code_name, split_method};
 
 /// The environment variable the OpenTelemetry SDKs read to choose attribute names.
 pub(super) const STABILITY_OPT_IN: &str = "OTEL_SEMCONV_STABILITY_OPT_IN";
@@ -127,12 +126,10 @@ pub(super) fn rpc_attributes<'a>(
 /// are reference-counted, so that a connection can keep them for its next RPCs.
 pub(super) fn server_of(authority: Option<&str>, local: Option<SocketAddr>) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(2);
-    if let Some(authority) = authority.and_then(|a| a.parse::<Authority>().ok()) {
-        attrs.push(KeyValue::new(SERVER_ADDRESS, shared(authority.host())));
-        if let Some(port) = authority.port_u16() {
-            attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
-        }
-    } else if let Some(local) = local {
+    if semconv::push_server(&mut attrs, authority) {
+        return attrs;
+    }
+    if let Some(local) = local {
         attrs.push(KeyValue::new(
             SERVER_ADDRESS,
             shared(&local.ip().to_string()),

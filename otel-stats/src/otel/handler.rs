@@ -293,7 +293,9 @@ impl OtelHandler {
         };
         let conn = cx.get::<ConnState>();
         match (side, conn) {
-            (Side::Client, _) => semconv::push_server(&mut attrs, info.authority()),
+            (Side::Client, _) => {
+                semconv::push_server(&mut attrs, info.authority());
+            }
             (Side::Server, Some(conn)) => conn.push_server(info.authority(), &mut attrs),
             (Side::Server, None) => {
                 config

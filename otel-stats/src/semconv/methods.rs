@@ -58,13 +58,14 @@ impl Methods {
             return None;
         }
         let (name, _, _) = split_method(full_method);
-        Some(
-            self.allowed.contains(name)
-                || self
-                    .filter
-                    .as_ref()
-                    .is_some_and(|accepts| accepts(full_method)),
-        )
+        Some(self.allowed.contains(name) || self.filter_accepts(full_method))
+    }
+
+    /// Whether a filter was given and accepts `full_method`.
+    fn filter_accepts(&self, full_method: &str) -> bool {
+        self.filter
+            .as_ref()
+            .is_some_and(|accepts| accepts(full_method))
     }
 
     /// The method of a new RPC, seen on `side`.
@@ -82,11 +83,7 @@ impl Methods {
         }
         let name = match self.allowed.get(name) {
             Some(listed) => Some(Arc::clone(listed)),
-            None => self
-                .filter
-                .as_ref()
-                .filter(|accepts| accepts(full_method))
-                .map(|_| Arc::from(name)),
+            None => self.filter_accepts(full_method).then(|| Arc::from(name)),
         };
         Method {
             name,

@@ -20,8 +20,10 @@ pub(crate) use events::{
 pub(crate) use method::split_method;
 pub(crate) use methods::{Method, Methods};
 
+use std::sync::Arc;
+
 use http::uri::Authority;
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_semantic_conventions::attribute::{SERVER_ADDRESS, SERVER_PORT};
 
 /// `rpc.system.name` (and `rpc.system`) of every RPC span and metric.
@@ -44,12 +46,19 @@ pub(crate) fn scope() -> InstrumentationScope {
         .build()
 }
 
-/// `server.address` and `server.port` of a client RPC, from the `host:port` it is sent to.
-pub(crate) fn push_server(attrs: &mut Vec<KeyValue>, authority: Option<&str>) {
-    if let Some(authority) = authority.and_then(|a| a.parse::<Authority>().ok()) {
-        attrs.push(KeyValue::new(SERVER_ADDRESS, authority.host().to_owned()));
-        if let Some(port) = authority.port_u16() {
-            attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
-        }
+/// `server.address` and `server.port` from the `host:port` an RPC is sent to (its
+/// `:authority`); `false`, and nothing pushed, when there is none or it does not parse. The
+/// address is reference-counted, so that clones of the attribute share it.
+pub(crate) fn push_server(attrs: &mut Vec<KeyValue>, authority: Option<&str>) -> bool {
+    let Some(authority) = authority.and_then(|a| a.parse::<Authority>().ok()) else {
+        return false;
+    };
+    attrs.push(KeyValue::new(
+        SERVER_ADDRESS,
+        Value::String(Arc::<str>::from(authority.host()).into()),
+    ));
+    if let Some(port) = authority.port_u16() {
+        attrs.push(KeyValue::new(SERVER_PORT, i64::from(port)));
     }
+    true
 }
