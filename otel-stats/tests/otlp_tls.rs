@@ -10,7 +10,9 @@ use std::time::Duration;
 use common::export::{Pki, SPANS, mutual_tls, protocol, two_rpcs_through};
 use common::otlp::{Receiver, Wire};
 
-use otel_stats::export::{Compression, OtlpConfig, OtlpError, Protocol, TlsSettings};
+use otel_stats::export::{
+    Compression, OtlpConfig, OtlpError, Protocol, SpanExporterKind, TlsSettings,
+};
 
 fn config(wire: Wire, receiver: &Receiver, tls: TlsSettings) -> OtlpConfig {
     let endpoint = receiver.endpoint();
@@ -106,15 +108,26 @@ async fn files_that_cannot_be_used_stop_the_setup() {
             "tls.ca_certificate",
         ),
     ];
+    // Each span exporter on its own (no metrics exporter to fail first): the standard one
+    // over gRPC checks the files for tonic, which would otherwise fail only when connecting.
+    let kinds = [
+        SpanExporterKind::Direct,
+        SpanExporterKind::Standard,
+        SpanExporterKind::DirectProcessor,
+    ];
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
-        for (tls, setting) in &cases {
-            let config = OtlpConfig::new(protocol, endpoint)
-                .unwrap()
-                .with_tls(tls.clone());
-            match otel_stats::init_otlp_with("bad-tls", config) {
-                Err(OtlpError::Config(e)) => assert_eq!(e.setting(), *setting, "{e}"),
-                other => {
-                    panic!("{protocol:?} {tls:?}: expected a configuration error, got {other:?}")
+        for kind in kinds {
+            for (tls, setting) in &cases {
+                let config = OtlpConfig::new(protocol, endpoint)
+                    .unwrap()
+                    .with_tls(tls.clone())
+                    .with_metrics(None)
+                    .with_span_exporter(kind);
+                match otel_stats::init_otlp_with("bad-tls", config) {
+                    Err(OtlpError::Config(e)) => assert_eq!(e.setting(), *setting, "{e}"),
+                    other => panic!(
+                        "{protocol:?} {kind:?} {tls:?}: expected a configuration error, got {other:?}"
+                    ),
                 }
             }
         }

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::WantsVerifier;
+use rustls::client::WantsClientCert;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ConfigBuilder, RootCertStore};
@@ -78,27 +79,40 @@ fn identity(
 /// A rustls client configuration for `tls` (ring provider, TLS 1.2 and 1.3), with no ALPN:
 /// the connector sets the protocols it offers.
 pub(crate) fn rustls_config(tls: &TlsSettings) -> Result<ClientConfig, ConfigError> {
-    let mut roots = RootCertStore::empty();
-    match &tls.ca_certificate {
-        Some(path) => {
-            for cert in check_ca("tls.ca_certificate", path)? {
-                roots.add(cert).map_err(|e| {
-                    ConfigError::new(
-                        "tls.ca_certificate",
-                        path.display().to_string(),
-                        format!("not a CA certificate: {e}"),
-                    )
-                })?;
-            }
-        }
+    let roots = match &tls.ca_certificate {
+        Some(path) => ca_roots(path)?,
         None => {
+            let mut roots = RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             // The system's roots too, for collectors behind a company CA installed there;
             // a store that cannot be read leaves the webpki roots.
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            roots
         }
+    };
+    with_identity(ring_builder()?.with_root_certificates(roots), tls)
+}
+
+/// The roots of a CA file: only the CAs it holds are trusted.
+fn ca_roots(path: &Path) -> Result<RootCertStore, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for cert in check_ca("tls.ca_certificate", path)? {
+        roots.add(cert).map_err(|e| {
+            ConfigError::new(
+                "tls.ca_certificate",
+                path.display().to_string(),
+                format!("not a CA certificate: {e}"),
+            )
+        })?;
     }
-    let builder = ring_builder()?.with_root_certificates(roots);
+    Ok(roots)
+}
+
+/// `builder` finished with the client certificate and key of `tls`, if it names them.
+fn with_identity(
+    builder: ConfigBuilder<ClientConfig, WantsClientCert>,
+    tls: &TlsSettings,
+) -> Result<ClientConfig, ConfigError> {
     match identity(tls)? {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
             ConfigError::new(
@@ -131,8 +145,15 @@ fn ring_builder() -> Result<ConfigBuilder<ClientConfig, WantsVerifier>, ConfigEr
 
 /// tonic's TLS configuration for `tls`, for the standard OTLP/gRPC exporter.
 pub(crate) fn tonic_config(tls: &TlsSettings) -> Result<ClientTlsConfig, ConfigError> {
-    // Parse first: tonic would only fail on the first connection, after start.
-    rustls_config(tls)?;
+    // Check the files first: tonic would only fail on the first connection, after start.
+    // (The system's roots are left to tonic, which loads them itself.)
+    if let Some(path) = &tls.ca_certificate {
+        ca_roots(path)?;
+    }
+    with_identity(
+        ring_builder()?.with_root_certificates(RootCertStore::empty()),
+        tls,
+    )?;
     let read = |setting: &str, path: &Path| {
         std::fs::read(path).map_err(|e| {
             ConfigError::new(
