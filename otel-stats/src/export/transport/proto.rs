@@ -227,4 +227,119 @@ mod tests {
         field(1, &negative, &mut response);
         assert_eq!(partial_success(&response), None);
     }
+
+    /// The messages as prost encodes them: an encoder that is not ours, for the decoder's
+    /// round trips.
+    mod wire {
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub(super) struct Status {
+            #[prost(int32, tag = "1")]
+            pub(super) code: i32,
+            #[prost(string, tag = "2")]
+            pub(super) message: String,
+            #[prost(message, repeated, tag = "3")]
+            pub(super) details: Vec<Any>,
+        }
+
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub(super) struct Any {
+            #[prost(string, tag = "1")]
+            pub(super) type_url: String,
+            #[prost(bytes = "vec", tag = "2")]
+            pub(super) value: Vec<u8>,
+        }
+
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub(super) struct RetryInfo {
+            #[prost(message, optional, tag = "1")]
+            pub(super) retry_delay: Option<Duration>,
+        }
+
+        #[derive(Clone, PartialEq, prost::Message)]
+        pub(super) struct Duration {
+            #[prost(int64, tag = "1")]
+            pub(super) seconds: i64,
+            #[prost(int32, tag = "2")]
+            pub(super) nanos: i32,
+        }
+    }
+
+    mod properties {
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTracePartialSuccess, ExportTraceServiceResponse,
+        };
+        use proptest::prelude::*;
+        use prost::Message;
+
+        use super::super::*;
+        use super::wire;
+
+        fn detail() -> impl Strategy<Value = wire::Any> {
+            ("[a-z./]{0,40}", prop::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(type_url, value)| wire::Any { type_url, value })
+        }
+
+        proptest! {
+            /// A collector's reply is network input: any bytes read as something or as
+            /// nothing, never as a panic.
+            #[test]
+            fn any_bytes_read_without_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+                let _ = partial_success(&bytes);
+                let _ = status_message(&bytes);
+                let _ = retry_delay(&bytes);
+            }
+
+            #[test]
+            fn partial_success_reads_what_prost_wrote(
+                rejected in 0..=i64::MAX,
+                message in ".{0,40}",
+            ) {
+                let response = ExportTraceServiceResponse {
+                    partial_success: Some(ExportTracePartialSuccess {
+                        rejected_spans: rejected,
+                        error_message: message.clone(),
+                    }),
+                };
+                let expected = (rejected > 0 || !message.is_empty()).then_some(PartialSuccess {
+                    rejected: rejected as u64,
+                    message,
+                });
+                prop_assert_eq!(partial_success(&response.encode_to_vec()), expected);
+            }
+
+            #[test]
+            fn retry_delay_and_message_read_what_prost_wrote(
+                seconds in any::<i64>(),
+                nanos in 0..1_000_000_000i32,
+                message in ".{0,40}",
+                before in prop::collection::vec(detail(), 0..3),
+                after in prop::collection::vec(detail(), 0..3),
+            ) {
+                let info = wire::RetryInfo {
+                    retry_delay: Some(wire::Duration { seconds, nanos }),
+                };
+                let retry = wire::Any {
+                    type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                    value: info.encode_to_vec(),
+                };
+                let details = before.iter().cloned().chain([retry]).chain(after.iter().cloned());
+                let status = wire::Status {
+                    code: 8,
+                    message: message.clone(),
+                    details: details.collect(),
+                };
+                let bytes = status.encode_to_vec();
+                // A negative delay is malformed: none. (A detail generated before it cannot
+                // carry RetryInfo's type URL: the generator has no capitals.)
+                let expected = u64::try_from(seconds)
+                    .ok()
+                    .map(|s| Duration::new(s, nanos as u32));
+                prop_assert_eq!(retry_delay(&bytes), expected);
+                prop_assert_eq!(
+                    status_message(&bytes),
+                    (!message.is_empty()).then_some(message)
+                );
+            }
+        }
+    }
 }
