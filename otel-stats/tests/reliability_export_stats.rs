@@ -9,37 +9,17 @@ use std::time::Instant;
 
 use common::otel::{TestServer, unary_traffic};
 use common::otlp::Receiver;
-use common::warnings::Warnings;
+use common::warnings::StuckPipeline;
 use otel_stats::{OtelHandler, init_otlp};
-use tracing_subscriber::layer::SubscriberExt;
 
 #[test]
 fn lost_spans_are_counted() {
-    // The environment must be set before any other thread runs: this is the binary's only test.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    // SAFETY: no other thread of this test binary runs yet.
-    unsafe {
-        for (k, v) in [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", "300"),
-            ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
-            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "16"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "20"),
-            ("OTEL_METRICS_EXPORTER", "none"),
-        ] {
-            std::env::set_var(k, v);
-        }
-        std::env::remove_var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let warnings = Warnings::default();
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(warnings.clone()))
-        .unwrap();
+    // The binary's only test: the environment is set before any other thread runs.
+    let StuckPipeline {
+        listener,
+        runtime,
+        warnings,
+    } = StuckPipeline::from_env("300");
     let started = Instant::now();
     runtime.block_on(async {
         let receiver = Receiver::stuck_on(listener).await;
