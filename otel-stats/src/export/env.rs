@@ -10,6 +10,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry_sdk::trace::{
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT,
+    OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT, OTEL_BSP_SCHEDULE_DELAY,
+    OTEL_BSP_SCHEDULE_DELAY_DEFAULT,
+};
 
 use super::config::{
     Compression, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_TIMEOUT, OtlpConfig,
@@ -353,13 +358,37 @@ impl Env<'_> {
     }
 }
 
-/// An `OTEL_BSP_*` number as the SDK's batch processor reads it: the variable `name`, or
-/// `default` when it is unset or not a number (the SDK ignores such a value the same way).
-pub(crate) fn bsp_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
+/// The batch limits the SDK's batch span processor reads from `OTEL_BSP_*`, with its names
+/// and defaults; a value that is not a number is ignored, as the SDK ignores it.
+pub(crate) struct BspLimits {
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+    pub(crate) scheduled_delay: Duration,
+}
+
+impl BspLimits {
+    pub(crate) fn from_env() -> BspLimits {
+        let number = |name: &str, default: u64| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        BspLimits {
+            max_queue_size: number(
+                OTEL_BSP_MAX_QUEUE_SIZE,
+                OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT as u64,
+            ) as usize,
+            max_export_batch_size: number(
+                OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+                OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT as u64,
+            ) as usize,
+            scheduled_delay: Duration::from_millis(number(
+                OTEL_BSP_SCHEDULE_DELAY,
+                OTEL_BSP_SCHEDULE_DELAY_DEFAULT.as_millis() as u64,
+            )),
+        }
+    }
 }
 
 /// The names of a comma-separated list, trimmed, empty ones skipped.

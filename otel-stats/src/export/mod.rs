@@ -35,7 +35,7 @@ pub use config::{
     Compression, OtlpConfig, Propagator, Protocol, SignalConfig, SpanExporterKind, TlsSettings,
 };
 pub use encode::{encode_export_trace_request, encode_span};
-pub(crate) use env::bsp_number;
+pub(crate) use env::BspLimits;
 pub use error::{ConfigError, OtlpError};
 pub(crate) use exporter::ExportTally;
 pub use exporter::{

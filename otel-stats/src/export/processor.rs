@@ -14,17 +14,13 @@ use opentelemetry::Context;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{
-    OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT,
-    OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT, OTEL_BSP_SCHEDULE_DELAY,
-    OTEL_BSP_SCHEDULE_DELAY_DEFAULT, Span, SpanData, SpanProcessor,
-};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::sync::mpsc;
 
 use super::client::{HttpsConnector, https_connector};
 use super::config::SignalConfig;
 use super::encode::{encode_request_from_framed, put_framed_span, same_scope};
-use super::env::bsp_number;
+use super::env::BspLimits;
 use super::error::ConfigError;
 use super::exporter::{DEFAULT_MAX_IN_FLIGHT_BYTES, ExportTally, Sender, SenderThread};
 use super::{DirectExportHandle, DirectExportStats};
@@ -147,22 +143,11 @@ thread_local! {
 
 impl Default for Limits {
     fn default() -> Limits {
-        let max_queue_size = bsp_number(
-            OTEL_BSP_MAX_QUEUE_SIZE,
-            OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT as u64,
-        ) as usize;
-        let max_export_batch_size = bsp_number(
-            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-            OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT as u64,
-        ) as usize;
-        let scheduled_delay = Duration::from_millis(bsp_number(
-            OTEL_BSP_SCHEDULE_DELAY,
-            OTEL_BSP_SCHEDULE_DELAY_DEFAULT.as_millis() as u64,
-        ));
+        let bsp = BspLimits::from_env();
         Limits {
-            max_queue_size: max_queue_size.max(1),
-            max_export_batch_size: max_export_batch_size.max(1),
-            scheduled_delay,
+            max_queue_size: bsp.max_queue_size.max(1),
+            max_export_batch_size: bsp.max_export_batch_size.max(1),
+            scheduled_delay: bsp.scheduled_delay,
             max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
         }
     }

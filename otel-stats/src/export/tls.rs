@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::WantsVerifier;
-use rustls::client::WantsClientCert;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ConfigBuilder, RootCertStore};
@@ -79,18 +78,42 @@ fn identity(
 /// A rustls client configuration for `tls` (ring provider, TLS 1.2 and 1.3), with no ALPN:
 /// the connector sets the protocols it offers.
 pub(crate) fn rustls_config(tls: &TlsSettings) -> Result<ClientConfig, ConfigError> {
+    config_with(tls, public_roots)
+}
+
+/// The client configuration of `tls`, trusting the CAs of its CA file, or `default_roots`
+/// when it names none.
+fn config_with(
+    tls: &TlsSettings,
+    default_roots: fn() -> RootCertStore,
+) -> Result<ClientConfig, ConfigError> {
     let roots = match &tls.ca_certificate {
         Some(path) => ca_roots(path)?,
-        None => {
-            let mut roots = RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            // The system's roots too, for collectors behind a company CA installed there;
-            // a store that cannot be read leaves the webpki roots.
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-            roots
-        }
+        None => default_roots(),
     };
-    with_identity(ring_builder()?.with_root_certificates(roots), tls)
+    let builder = ring_builder()?.with_root_certificates(roots);
+    match identity(tls)? {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
+            ConfigError::new(
+                "tls.client_key",
+                tls.client_key
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                format!("the key does not fit the certificate: {e}"),
+            )
+        }),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// The webpki roots, and the system's too, for collectors behind a company CA installed
+/// there; a system store that cannot be read leaves the webpki roots.
+fn public_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    roots
 }
 
 /// The roots of a CA file: only the CAs it holds are trusted.
@@ -106,26 +129,6 @@ fn ca_roots(path: &Path) -> Result<RootCertStore, ConfigError> {
         })?;
     }
     Ok(roots)
-}
-
-/// `builder` finished with the client certificate and key of `tls`, if it names them.
-fn with_identity(
-    builder: ConfigBuilder<ClientConfig, WantsClientCert>,
-    tls: &TlsSettings,
-) -> Result<ClientConfig, ConfigError> {
-    match identity(tls)? {
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
-            ConfigError::new(
-                "tls.client_key",
-                tls.client_key
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                format!("the key does not fit the certificate: {e}"),
-            )
-        }),
-        None => Ok(builder.with_no_client_auth()),
-    }
 }
 
 /// A rustls client configuration that trusts no server: for a connector whose endpoint is
@@ -146,14 +149,8 @@ fn ring_builder() -> Result<ConfigBuilder<ClientConfig, WantsVerifier>, ConfigEr
 /// tonic's TLS configuration for `tls`, for the standard OTLP/gRPC exporter.
 pub(crate) fn tonic_config(tls: &TlsSettings) -> Result<ClientTlsConfig, ConfigError> {
     // Check the files first: tonic would only fail on the first connection, after start.
-    // (The system's roots are left to tonic, which loads them itself.)
-    if let Some(path) = &tls.ca_certificate {
-        ca_roots(path)?;
-    }
-    with_identity(
-        ring_builder()?.with_root_certificates(RootCertStore::empty()),
-        tls,
-    )?;
+    // (Without a CA file, the public roots are left to tonic, which loads them itself.)
+    config_with(tls, RootCertStore::empty)?;
     let read = |setting: &str, path: &Path| {
         std::fs::read(path).map_err(|e| {
             ConfigError::new(

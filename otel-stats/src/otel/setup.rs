@@ -21,16 +21,14 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{
-    BatchConfig, BatchSpanProcessor, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-    OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT, OTEL_BSP_MAX_QUEUE_SIZE,
-    OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT, SdkTracerProvider, SpanExporter, TracerProviderBuilder,
+    BatchConfig, BatchSpanProcessor, SdkTracerProvider, SpanExporter, TracerProviderBuilder,
 };
 
 use super::accounting::{Counters, CountingExporter, CountingProcessor, ExportStats};
 use crate::export::DirectExportHandle;
 use crate::export::{
-    Compression, ConfigError, DirectSpanExporter, DirectSpanProcessor, OtlpConfig, OtlpError,
-    OtlpHttpClient, Propagator, Protocol, SignalConfig, SpanExporterKind, bsp_number, tonic_config,
+    BspLimits, Compression, ConfigError, DirectSpanExporter, DirectSpanProcessor, OtlpConfig,
+    OtlpError, OtlpHttpClient, Propagator, Protocol, SignalConfig, SpanExporterKind, tonic_config,
 };
 
 /// Installs an OpenTelemetry pipeline that exports spans and metrics over OTLP as the
@@ -195,15 +193,8 @@ fn tracer_provider(
 /// The counters of a pipeline whose queue holds what `OTEL_BSP_*` says.
 fn queue_counters() -> Arc<Counters> {
     // The same sizes the SDK reads for `BatchConfig::default()` (its fields are private).
-    Counters::new(
-        bsp_number(
-            OTEL_BSP_MAX_QUEUE_SIZE,
-            OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT as u64,
-        ) + bsp_number(
-            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-            OTEL_BSP_MAX_EXPORT_BATCH_SIZE_DEFAULT as u64,
-        ),
-    )
+    let bsp = BspLimits::from_env();
+    Counters::new((bsp.max_queue_size + bsp.max_export_batch_size) as u64)
 }
 
 /// `exporter` behind the batch processor as `with_batch_exporter` makes it (`OTEL_BSP_*`
