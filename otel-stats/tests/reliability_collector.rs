@@ -18,7 +18,7 @@ use common::otel::{TestServer, unary_traffic};
 use common::otlp::{Receiver, nothing_listening};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{
-    BatchConfig, BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider,
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, SpanExporter,
 };
 use otel_stats::OtelHandler;
 use otel_stats::export::{
@@ -54,11 +54,18 @@ impl Path {
     }
 }
 
-fn batch_config() -> BatchConfig {
-    BatchConfigBuilder::default()
+/// `exporter` behind the SDK's batch processor with a queue of [`QUEUE`].
+fn batched(exporter: impl SpanExporter + 'static) -> SdkTracerProvider {
+    let config = BatchConfigBuilder::default()
         .with_max_queue_size(QUEUE)
         .with_max_export_batch_size(BATCH)
         .with_scheduled_delay(Duration::from_millis(20))
+        .build();
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(config)
+        .build();
+    SdkTracerProvider::builder()
+        .with_span_processor(processor)
         .build()
 }
 
@@ -66,29 +73,20 @@ fn batch_config() -> BatchConfig {
 /// with at most `in_flight` bytes of requests in flight.
 fn pipeline(path: Path, endpoint: &str, in_flight: usize) -> SdkTracerProvider {
     let signal = SignalConfig::new(Protocol::Grpc, endpoint.parse().unwrap()).with_timeout(TIMEOUT);
-    let builder = SdkTracerProvider::builder();
     match path {
-        Path::Direct => {
-            let exporter = DirectSpanExporter::new(&signal)
+        Path::Direct => batched(
+            DirectSpanExporter::new(&signal)
                 .unwrap()
-                .with_max_in_flight_bytes(in_flight);
-            let processor = BatchSpanProcessor::builder(exporter)
-                .with_batch_config(batch_config())
-                .build();
-            builder.with_span_processor(processor).build()
-        }
-        Path::Standard => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_max_in_flight_bytes(in_flight),
+        ),
+        Path::Standard => batched(
+            opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .with_timeout(TIMEOUT)
                 .build()
-                .unwrap();
-            let processor = BatchSpanProcessor::builder(exporter)
-                .with_batch_config(batch_config())
-                .build();
-            builder.with_span_processor(processor).build()
-        }
+                .unwrap(),
+        ),
         Path::DirectProcessor => {
             let processor = DirectSpanProcessor::builder(&signal)
                 .with_max_queue_size(QUEUE)
@@ -97,7 +95,9 @@ fn pipeline(path: Path, endpoint: &str, in_flight: usize) -> SdkTracerProvider {
                 .with_max_in_flight_bytes(in_flight)
                 .build()
                 .unwrap();
-            builder.with_span_processor(processor).build()
+            SdkTracerProvider::builder()
+                .with_span_processor(processor)
+                .build()
         }
     }
 }
