@@ -83,13 +83,6 @@ async fn flush(provider: &SdkTracerProvider) -> opentelemetry_sdk::error::OTelSd
         .unwrap()
 }
 
-/// The span names, sorted, and whether any came twice.
-fn names(spans: &[opentelemetry_proto::tonic::trace::v1::Span]) -> Vec<String> {
-    let mut names: Vec<String> = spans.iter().map(|s| s.name.clone()).collect();
-    names.sort();
-    names
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_spans_arrive_gzipped_with_headers_over_one_connection() {
     let receiver = Receiver::start().await;
@@ -111,7 +104,7 @@ async fn grpc_spans_arrive_gzipped_with_headers_over_one_connection() {
     }
     shut_down(provider).await;
 
-    assert_eq!(names(&receiver.spans()), span_names(30));
+    assert_eq!(receiver.span_names(), span_names(30));
     let request = &receiver.requests()[0];
     let resource = request.resource_spans[0].resource.as_ref().unwrap();
     assert!(
@@ -148,7 +141,7 @@ async fn http_spans_arrive_gzipped_with_headers() {
         .with_compression(Some(Compression::Gzip));
     let stats = export_through(&config, 20).await;
 
-    assert_eq!(names(&receiver.spans()), span_names(20));
+    assert_eq!(receiver.span_names(), span_names(20));
     let headers = receiver.headers();
     assert_eq!(headers[0]["content-type"], "application/x-protobuf");
     assert_eq!(headers[0]["content-encoding"], "gzip");
@@ -161,7 +154,7 @@ async fn grpc_unavailable_twice_is_retried_and_every_span_arrives_once() {
     let receiver = Receiver::failing_first(2).await;
     let stats = export_through(&config(Protocol::Grpc, receiver.endpoint()), 50).await;
 
-    assert_eq!(names(&receiver.spans()), span_names(50));
+    assert_eq!(receiver.span_names(), span_names(50));
     assert_eq!(receiver.calls(), 3);
     assert_eq!((stats.exported, stats.failed, stats.retries), (50, 0, 2));
 }
@@ -178,7 +171,7 @@ async fn grpc_resource_exhausted_with_retry_info_is_retried() {
     let receiver = Receiver::refusing(Wire::Grpc, 1, throttled).await;
     let stats = export_through(&config(Protocol::Grpc, receiver.endpoint()), 5).await;
 
-    assert_eq!(names(&receiver.spans()), span_names(5));
+    assert_eq!(receiver.span_names(), span_names(5));
     assert_eq!(stats.retries, 1);
 }
 
@@ -205,7 +198,7 @@ async fn http_503_with_retry_after_is_retried_and_every_span_arrives_once() {
     let receiver = Receiver::refusing(Wire::Http, 1, busy).await;
     let stats = export_through(&config(Protocol::HttpProtobuf, traces_url(&receiver)), 30).await;
 
-    assert_eq!(names(&receiver.spans()), span_names(30));
+    assert_eq!(receiver.span_names(), span_names(30));
     assert_eq!(receiver.calls(), 2);
     assert_eq!((stats.exported, stats.failed, stats.retries), (30, 0, 1));
 }
@@ -251,7 +244,7 @@ async fn the_byte_bound_drops_and_counts_what_does_not_fit() {
 
     receiver.open();
     shut_down(provider).await;
-    assert_eq!(names(&receiver.spans()), span_names(10));
+    assert_eq!(receiver.span_names(), span_names(10));
     let stats = handle.stats();
     assert_eq!((stats.exported, stats.failed, stats.dropped), (10, 0, 6));
 }
@@ -261,7 +254,7 @@ async fn shutdown_delivers_every_span_of_many_batches() {
     let receiver = Receiver::start().await;
     let stats = export_through(&config(Protocol::Grpc, receiver.endpoint()), 3000).await;
 
-    assert_eq!(names(&receiver.spans()), span_names(3000));
+    assert_eq!(receiver.span_names(), span_names(3000));
     assert!(
         receiver.calls() >= 6,
         "batches of at most 512: {}",
@@ -292,7 +285,7 @@ async fn spans_arrive_over_mutual_tls_with_the_configured_ca() {
         assert!(config.is_https());
         let stats = export_through(&config, 12).await;
         assert_eq!((stats.exported, stats.failed), (12, 0), "{wire:?}");
-        assert_eq!(names(&receiver.spans()), span_names(12), "{wire:?}");
+        assert_eq!(receiver.span_names(), span_names(12), "{wire:?}");
     }
 }
 

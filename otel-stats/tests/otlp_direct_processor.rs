@@ -75,12 +75,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
-fn names(receiver: &Receiver) -> Vec<String> {
-    let mut names: Vec<String> = receiver.spans().iter().map(|s| s.name.clone()).collect();
-    names.sort();
-    names
-}
-
 /// The spans in each request received, in order.
 fn request_sizes(receiver: &Receiver) -> Vec<usize> {
     receiver
@@ -212,7 +206,7 @@ async fn a_full_batch_goes_without_a_flush_and_shutdown_sends_the_rest() {
 
     blocking(move || provider.shutdown()).await.unwrap();
     assert_eq!(request_sizes(&receiver), [10, 10, 5]);
-    assert_eq!(names(&receiver), span_names(25));
+    assert_eq!(receiver.span_names(), span_names(25));
     let stats = handle.stats();
     assert_eq!((stats.exported, stats.dropped, stats.failed), (25, 0, 0));
 }
@@ -247,7 +241,7 @@ async fn force_flush_returns_once_the_collector_has_the_spans() {
     }
     assert_eq!(receiver.headers()[0]["content-encoding"], "gzip");
     blocking(move || provider.shutdown()).await.unwrap();
-    assert_eq!(names(&receiver), span_names(21));
+    assert_eq!(receiver.span_names(), span_names(21));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,7 +268,7 @@ async fn a_full_queue_drops_and_counts_and_ending_spans_never_waits() {
 
     open.send(()).unwrap();
     blocking(move || provider.shutdown()).await.unwrap();
-    assert_eq!(names(&receiver), span_names(15));
+    assert_eq!(receiver.span_names(), span_names(15));
     let stats = handle.stats();
     assert_eq!(
         (stats.exported, stats.dropped, stats.failed),

@@ -436,6 +436,13 @@ impl Receiver {
             .flat_map(|s| s.spans.iter().cloned())
             .collect()
     }
+
+    /// The names of the spans received so far, sorted.
+    pub fn span_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.spans().into_iter().map(|s| s.name).collect();
+        names.sort();
+        names
+    }
 }
 
 impl Drop for Receiver {
